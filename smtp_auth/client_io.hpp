@@ -1,0 +1,77 @@
+// The client side of smtp_auth: blocking reads in blocks, with an idle
+// timeout, split into lines; small replies written whole.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace smtpauth {
+
+// Where client bytes come from and go to. Plain file descriptors today; a
+// TLS channel can stand in its place without touching the dialogue.
+class ClientChannel {
+public:
+    virtual ~ClientChannel() = default;
+    // > 0 bytes read, 0 end of file, -1 error, -2 timeout.
+    virtual long read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) = 0;
+    virtual bool write_all(std::string_view data, std::chrono::milliseconds timeout) = 0;
+};
+
+class FdChannel final : public ClientChannel {
+public:
+    FdChannel(int read_fd, int write_fd) : read_fd_(read_fd), write_fd_(write_fd) {}
+    long read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) override;
+    bool write_all(std::string_view data, std::chrono::milliseconds timeout) override;
+
+private:
+    int read_fd_;
+    int write_fd_;
+};
+
+// Splits the client's bytes into lines ending in LF, keeping the raw bytes
+// (CRLF or bare LF, NULs and all), so that what is not answered here can be
+// handed to the backend exactly as it came.
+class LineReader {
+public:
+    enum class Status { line, too_long, eof, timeout, error };
+
+    struct Result {
+        Status status;
+        std::string_view line;  // raw, including its LF; valid until the next call
+    };
+
+    static constexpr std::size_t block_size = 16384;
+
+    LineReader(ClientChannel& channel, std::size_t max_line, std::chrono::milliseconds timeout)
+        : channel_(channel), max_line_(max_line), timeout_(timeout) {}
+    ~LineReader() { wipe_consumed(); }
+
+    // The next line of at most max_line octets. A longer line is reported
+    // once as too_long and skipped up to and including its LF.
+    Result read_line();
+
+    // The last line returned and every byte read after it: what the backend
+    // has to see when the session is handed over.
+    std::string_view from_last_line() const;
+
+    // Every byte read after the last line returned.
+    std::string_view unread() const;
+
+    // Overwrites the bytes already consumed (an AUTH exchange's lines).
+    void wipe_consumed();
+
+private:
+    bool fill();  // false on EOF, timeout or error (status_ says which)
+
+    ClientChannel& channel_;
+    std::size_t max_line_;
+    std::chrono::milliseconds timeout_;
+    std::string buffer_;
+    std::size_t start_ = 0;      // first byte not yet returned
+    std::size_t last_line_ = 0;  // start of the line returned last
+    bool skipping_ = false;      // inside an over-long line
+    Status status_ = Status::line;
+};
+
+}  // namespace smtpauth

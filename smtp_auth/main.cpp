@@ -1,0 +1,79 @@
+// smtp_auth CHECKPROG CHAIN...
+//
+// Greets the client, answers EHLO, takes SMTP AUTH, asks CHECKPROG whether the
+// credentials are good, then execs CHAIN: with RELAYCLIENT, TCPREMOTEINFO and
+// AUTHUSER set after a successful login, with the environment as it came
+// when the client went straight to mail.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "config.hpp"
+#include "handoff.hpp"
+#include "log.hpp"
+#include "session.hpp"
+#include "verifier.hpp"
+
+using namespace smtpauth;
+
+namespace {
+
+constexpr int exit_usage = 100;
+constexpr int exit_temporary = 111;
+
+[[noreturn]] void exec_chain(char** chain) {
+    ::signal(SIGPIPE, SIG_DFL);  // as we found it
+    ::execvp(chain[0], chain);
+    const std::string why = std::strerror(errno);
+    log_line("smtp_auth", "unable to run " + escape_for_log(chain[0]) + ": " + why);
+    FdChannel(0, 1).write_all("421 4.3.0 Mail service unavailable\r\n", std::chrono::seconds(10));
+    std::_Exit(exit_temporary);
+}
+
+[[noreturn]] void hand_off(char** chain, const SessionEnd& end) {
+    try {
+        if (end.user) {
+            ::setenv("RELAYCLIENT", "", 1);
+            ::setenv("TCPREMOTEINFO", end.user->c_str(), 1);
+            ::setenv("AUTHUSER", end.user->c_str(), 1);
+        }
+        ::setenv(handoff_variable, encode_handoff(end.handoff).c_str(), 1);
+    } catch (const std::exception& e) {
+        log_line("smtp_auth", std::string("unable to hand off: ") + e.what());
+        FdChannel(0, 1).write_all("421 4.3.0 Mail service unavailable\r\n", std::chrono::seconds(10));
+        std::_Exit(exit_temporary);
+    }
+    exec_chain(chain);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        log_line("smtp_auth", "usage: smtp_auth checkprog prog [arg ...]");
+        return exit_usage;
+    }
+    char* const checkprog = argv[1];
+    char** const chain = argv + 2;
+
+    Config config;
+    try {
+        config = config_from_environment();
+    } catch (const std::exception& e) {
+        log_line("smtp_auth", std::string("configuration error: ") + e.what());
+        FdChannel(0, 1).write_all("421 4.3.0 Mail service misconfigured\r\n", std::chrono::seconds(10));
+        return exit_temporary;
+    }
+    if (!config.auth.enabled) exec_chain(chain);
+
+    ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a death
+    FdChannel client(0, 1);
+    CheckpasswordVerifier verifier(checkprog, config.checker_timeout);
+    const SessionEnd end = Session(config, client, verifier).run();
+    if (end.kind == SessionEnd::Kind::handoff) hand_off(chain, end);
+    return end.exit_code;
+}

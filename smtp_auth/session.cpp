@@ -1,0 +1,199 @@
+#include "session.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "base64.hpp"
+#include "command.hpp"
+#include "log.hpp"
+
+namespace smtpauth {
+
+namespace {
+
+constexpr std::string_view reply_too_long = "500 5.5.6 Line too long\r\n";
+constexpr std::string_view reply_timeout = "421 4.4.2 Timeout, closing connection\r\n";
+
+void sleep_for(std::chrono::seconds delay) {
+    timespec t{static_cast<time_t>(delay.count()), 0};
+    while (::nanosleep(&t, &t) != 0) {
+    }
+}
+
+// A name that is safe in the environment, a Received line and a log: no
+// control characters (a CR LF in TCPREMOTEINFO would forge header lines).
+bool acceptable_user(std::string_view user) {
+    if (user.empty()) return false;
+    return std::none_of(user.begin(), user.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c < 0x20 || c == 0x7f;
+    });
+}
+
+}  // namespace
+
+bool Session::reply(std::string_view text) {
+    return client_.write_all(text, config_.idle_timeout);
+}
+
+SessionEnd Session::ended_by(LineReader::Status status) {
+    if (status == LineReader::Status::timeout) {
+        reply(reply_timeout);
+        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " timeout from " + config_.remote_ip);
+        return closed(1);
+    }
+    return closed(status == LineReader::Status::eof ? 0 : 1);
+}
+
+void Session::remember_greeting_line(std::string_view raw) {
+    // Only the state after the last HELO/EHLO matters to the backend, so the
+    // oldest lines can go when the bound is reached.
+    if (handoff_.answered.size() == handoff_max_lines) handoff_.answered.erase(handoff_.answered.begin());
+    handoff_.answered.emplace_back(raw);
+}
+
+SessionEnd Session::run() {
+    if (!reply(config_.greeting)) return closed(1);
+    for (;;) {
+        const auto [status, raw] = reader_.read_line();
+        if (status == LineReader::Status::too_long) {
+            if (!reply(reply_too_long)) return closed(1);
+            continue;
+        }
+        if (status != LineReader::Status::line) return ended_by(status);
+
+        const Command command = parse_command(raw);
+        const auto& verb = command.verb;
+        const bool ours = verb == "EHLO" || verb == "HELO" || verb == "NOOP" || verb == "RSET" ||
+                          verb == "HELP" || verb == "QUIT" || verb == "AUTH";
+        if (ours && verb != "AUTH" && raw.size() > max_command) {
+            if (!reply(reply_too_long)) return closed(1);
+            continue;
+        }
+
+        bool ok = true;
+        if (verb == "EHLO") {
+            remember_greeting_line(raw);
+            ok = reply(config_.ehlo_reply());
+        } else if (verb == "HELO") {
+            remember_greeting_line(raw);
+            ok = reply("250 " + config_.host + "\r\n");
+        } else if (verb == "NOOP") {
+            ok = reply("250 2.0.0 Ok\r\n");
+        } else if (verb == "RSET") {
+            ok = reply("250 2.0.0 Flushed\r\n");
+        } else if (verb == "HELP") {
+            ok = reply("214 2.0.0 See RFC 5321 and RFC 4954\r\n");
+        } else if (verb == "QUIT") {
+            reply("221 2.0.0 " + config_.host + "\r\n");
+            return {SessionEnd::Kind::quit};
+        } else if (verb == "AUTH") {
+            switch (authenticate(command.argument)) {
+                case AuthResult::success:
+                    handoff_.pending.assign(reader_.unread());
+                    return {SessionEnd::Kind::handoff, 0, user_, std::move(handoff_)};
+                case AuthResult::end:
+                    return end_status_ == LineReader::Status::line ? closed(1) : ended_by(end_status_);
+                case AuthResult::failure:
+                    if (failures_ >= config_.max_failures) {
+                        reply("421 4.7.0 Too many failed authentication attempts\r\n");
+                        return closed(1);
+                    }
+                    break;
+                case AuthResult::other:
+                    break;
+            }
+        } else if (config_.auth.required) {
+            ok = reply("530 5.7.0 Authentication required\r\n");
+        } else {
+            // Not ours: qmail-smtpd answers this line and all that follows.
+            handoff_.pending.assign(reader_.from_last_line());
+            return {SessionEnd::Kind::handoff, 0, std::nullopt, std::move(handoff_)};
+        }
+        if (!ok) return closed(1);
+    }
+}
+
+void Session::log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome) {
+    log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " auth " + std::string(mechanism) +
+                              " user \"" + escape_for_log(user) + "\" from " + config_.remote_ip + ": " +
+                              std::string(outcome));
+}
+
+Session::AuthResult Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why) {
+    ++failures_;
+    log_attempt(mechanism, user, "rejected (" + std::string(why) + ")");
+    sleep_for(config_.fail_delay);
+    return reply("535 5.7.8 Authentication credentials invalid\r\n") ? AuthResult::failure : AuthResult::end;
+}
+
+Session::AuthResult Session::authenticate(std::string_view argument) {
+    const auto say = [this](std::string_view text) { return reply(text) ? AuthResult::other : AuthResult::end; };
+
+    const auto args = parse_auth_arguments(argument);
+    if (!args) return say("501 5.5.2 Syntax: AUTH mechanism [initial-response]\r\n");
+    const auto& offered = config_.auth.mechanisms;
+    const auto chosen = std::find_if(offered.begin(), offered.end(),
+                                     [&](Mechanism m) { return mechanism_name(m) == args->mechanism; });
+    if (chosen == offered.end()) return say("504 5.5.4 Unrecognized authentication mechanism\r\n");
+    auto mechanism = make_mechanism(*chosen, config_.host);
+    const auto name = mechanism_name(*chosen);
+    if (args->initial_response && !mechanism->accepts_initial_response())
+        return say("501 5.7.0 No initial response allowed with " + std::string(name) + "\r\n");
+
+    Secret decoded(max_auth_line);
+    std::optional<std::string_view> initial;
+    if (args->initial_response) {
+        const bool valid = *args->initial_response == "=" || base64_decode(*args->initial_response, decoded.str());
+        reader_.wipe_consumed();  // the AUTH line may carry a password
+        if (!valid) return say("501 5.5.2 Invalid base64 data\r\n");
+        initial = decoded.view();
+    }
+
+    SaslStep step = mechanism->start(initial);
+    while (step.kind == SaslStep::Kind::challenge) {
+        if (!reply("334 " + base64_encode(step.challenge) + "\r\n")) return AuthResult::end;
+        const auto [status, raw] = reader_.read_line();
+        if (status == LineReader::Status::too_long) return say(reply_too_long);
+        if (status != LineReader::Status::line) {
+            end_status_ = status;
+            return AuthResult::end;
+        }
+        const auto line = strip_line_end(raw);
+        if (line == "*") return say("501 5.0.0 Authentication cancelled\r\n");
+        if (!base64_decode(line, decoded.str())) {
+            reader_.wipe_consumed();
+            return say("501 5.5.2 Invalid base64 data\r\n");
+        }
+        reader_.wipe_consumed();
+        step = mechanism->step(decoded.view());
+    }
+    reader_.wipe_consumed();
+    decoded.clear();
+
+    Credentials& credentials = mechanism->credentials();
+    if (step.kind == SaslStep::Kind::malformed) return say("501 5.5.2 Malformed authentication data\r\n");
+    if (step.kind == SaslStep::Kind::bad_credentials) return refuse(name, credentials.user, "authorization identity");
+    if (!acceptable_user(credentials.user)) return refuse(name, credentials.user, "bad user name");
+    if (credentials.secret.empty()) return refuse(name, credentials.user, "empty password");
+
+    const Verdict verdict = verifier_.verify(credentials);
+    credentials.secret.clear();
+    switch (verdict.kind) {
+        case Verdict::Kind::accepted:
+            log_attempt(name, credentials.user, "accepted");
+            if (!reply("235 2.7.0 Authentication successful\r\n")) return AuthResult::end;
+            user_ = credentials.user;
+            return AuthResult::success;
+        case Verdict::Kind::temporary:
+            log_attempt(name, credentials.user, "temporary failure (" + verdict.detail + ")");
+            return say("454 4.7.0 Temporary authentication failure\r\n");
+        case Verdict::Kind::rejected:
+            break;
+    }
+    return refuse(name, credentials.user, verdict.detail);
+}
+
+}  // namespace smtpauth

@@ -1,0 +1,43 @@
+// Who decides whether credentials are good. Today: a checkpassword-compatible
+// program; the dialogue only sees the Verifier interface.
+#pragma once
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "sasl.hpp"
+
+namespace smtpauth {
+
+struct Verdict {
+    enum class Kind { accepted, rejected, temporary };
+    Kind kind;
+    std::string detail;  // for the log: "checker exit 111", "timeout"...
+};
+
+class Verifier {
+public:
+    virtual ~Verifier() = default;
+    virtual Verdict verify(const Credentials& credentials) = 0;
+};
+
+// The qmail AUTH patch's fd-3 format: user NUL secret NUL challenge NUL.
+// Empty when it would exceed checkpassword's 512-octet limit.
+Secret checkpassword_payload(const Credentials& credentials);
+
+// Runs `program true` with the credentials on fd 3, /dev/null on fds 0 and 1
+// (so a chatty checker cannot talk to the client) and our stderr. Exit 0
+// accepts, 111 or a crash is temporary, anything else rejects; a checker still
+// running after `timeout` is killed and counts as temporary.
+class CheckpasswordVerifier final : public Verifier {
+public:
+    CheckpasswordVerifier(std::string program, std::chrono::seconds timeout)
+        : program_(std::move(program)), timeout_(timeout) {}
+    Verdict verify(const Credentials& credentials) override;
+
+private:
+    std::string program_;
+    std::chrono::seconds timeout_;
+};
+
+}  // namespace smtpauth
