@@ -1,0 +1,76 @@
+// smtpproxy: runs PROG as the SMTP server behind smtp_auth.
+//
+// smtp_auth has greeted the client and answered its HELO/EHLO lines. We start
+// PROG, hide its greeting, replay those lines to it and hide its replies,
+// pass on the bytes the client sent that nobody answered, then relay both
+// ways until both sides are done. See smtpproxy(8).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "backend.hpp"
+#include "handoff.hpp"
+#include "idle_timeout.hpp"
+#include "log.hpp"
+#include "session.hpp"
+
+using namespace smtpauth;
+
+namespace {
+
+constexpr std::string_view program = "smtpproxy";
+
+// The client is waiting for a reply: it gets a temporary failure, the log
+// gets the reason.
+int refuse(const std::string& reason, int exit_code = 111) {
+    log_line(program, reason);
+    constexpr std::string_view reply = "421 4.3.0 service temporarily unavailable\r\n";
+    std::string_view rest = reply;
+    while (!rest.empty()) {
+        const ssize_t n = ::write(1, rest.data(), rest.size());
+        if (n == -1 && errno == EINTR) continue;
+        if (n <= 0) break;
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return exit_code;
+}
+
+// A closed fd 0, 1 or 2 would be taken by one of PROG's pipes.
+void open_standard_descriptors() {
+    for (int fd = 0; fd <= 2; ++fd)
+        if (::fcntl(fd, F_GETFD) == -1) ::open("/dev/null", O_RDWR);
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    open_standard_descriptors();
+    if (argc < 2) return refuse("usage: smtpproxy prog [arg...]", 100);
+    std::signal(SIGPIPE, SIG_IGN);   // a write to a gone peer is an error, not death
+    std::signal(SIGCHLD, SIG_DFL);   // not ignored, or PROG's exit status is lost
+
+    const auto idle_timeout = parse_idle_timeout(std::getenv(idle_timeout_variable));
+    if (!idle_timeout)
+        return refuse(std::string(idle_timeout_variable) +
+                      " must be a whole number of seconds from 1 to " +
+                      std::to_string(max_idle_timeout.count()));
+
+    std::optional<Handoff> handoff;
+    if (const char* value = std::getenv(handoff_variable)) {
+        handoff = decode_handoff(value);
+        if (!handoff) return refuse(std::string("malformed ") + handoff_variable);
+        ::unsetenv(handoff_variable);  // PROG is no part of the handoff
+    }
+
+    std::string error;
+    const auto backend = start_backend(argv + 1, error);
+    if (!backend) return refuse("unable to run " + escape_for_log(argv[1]) + ": " + error);
+
+    return run_session(0, 1, *backend, handoff, *idle_timeout);
+}

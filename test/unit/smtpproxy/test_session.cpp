@@ -1,0 +1,330 @@
+// The session with real processes: sh scripts and, where installed,
+// mailfront as the backend; pipes stand in for the client's socket.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend.hpp"
+#include "session.hpp"
+
+using namespace smtpauth;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Client {
+    std::string input;              // what the client sends
+    bool hangs_on = false;          // keeps its output open until the session ends
+    bool reads = true;              // false: has closed its end before the session
+};
+
+struct Outcome {
+    std::string output;  // what the client received
+    int exit_code = -1;
+    Clock::duration took{};
+};
+
+void write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n == -1 && errno == EINTR) continue;
+        if (n <= 0) return;
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+std::string read_all(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n == -1 && errno == EINTR) continue;
+        if (n <= 0) return out;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+std::optional<Backend> start(const std::vector<std::string>& args, std::string* error = nullptr) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::string why;
+    auto backend = start_backend(argv.data(), why);
+    if (error) *error = why;
+    return backend;
+}
+
+Outcome run(const std::vector<std::string>& prog, const std::optional<Handoff>& handoff,
+            const Client& client, Clock::duration timeout = 20s) {
+    std::signal(SIGPIPE, SIG_IGN);  // as smtpproxy's main() does
+    std::signal(SIGCHLD, SIG_DFL);
+    int to_proxy[2];
+    int from_proxy[2];
+    REQUIRE(::pipe2(to_proxy, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(from_proxy, O_CLOEXEC) == 0);
+    if (!client.reads) ::close(from_proxy[0]);
+
+    // Fork before any thread exists.
+    const auto backend = start(prog);
+    REQUIRE(backend);
+
+    Outcome outcome;
+    std::thread writer([&] {
+        write_all(to_proxy[1], client.input);
+        if (!client.hangs_on) ::close(to_proxy[1]);
+    });
+    std::thread reader([&] {
+        if (client.reads) outcome.output = read_all(from_proxy[0]);
+    });
+    const auto started = Clock::now();
+    outcome.exit_code = run_session(to_proxy[0], from_proxy[1], *backend, handoff, timeout);
+    outcome.took = Clock::now() - started;
+    writer.join();
+    reader.join();
+    if (client.hangs_on) ::close(to_proxy[1]);
+    if (client.reads) ::close(from_proxy[0]);
+    return outcome;
+}
+
+std::vector<std::string> sh(const std::string& script) { return {"sh", "-c", script}; }
+
+Handoff ehlo_then(std::string pending) { return Handoff{{"EHLO client.example\r\n"}, std::move(pending)}; }
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string pattern = std::string(base && *base ? base : "/tmp") + "/smtpproxy-test-XXXXXX";
+        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+        path = pattern;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+bool mailfront_runs() {
+    std::string error;
+    auto backend = start({"mailfront", "smtp", "echo"}, &error);
+    if (!backend) return false;
+    ::close(backend->input);
+    ::close(backend->output);
+    int status;
+    ::waitpid(backend->pid, &status, 0);
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("without a handoff smtpproxy is transparent") {
+    const auto out = run(sh(R"(printf '220 hi\r\n'; cat)"), std::nullopt, {"NOOP\r\nQUIT\n"});
+    CHECK(out.output == "220 hi\r\nNOOP\r\nQUIT\n");
+    CHECK(out.exit_code == 0);
+}
+
+TEST_CASE("the greeting and replies to replayed lines are hidden; PROG gets the exact bytes") {
+    TempDir dir;
+    const std::string got = dir.file("got");
+    const Handoff handoff{{"EHLO one\r\n", "HELO two\n"}, "MAIL FROM:<a@b>\r\nbare\nLF\r\n"};
+    // dd reads one octet at a time, so it takes exactly the replayed line.
+    const std::string script = R"(printf '220-multi\r\n'; sleep 0.1; printf '220 line\r\n'
+        dd bs=1 count=10 2>/dev/null >> ')" + got + R"('
+        printf '250-split'; sleep 0.1; printf '\r\n250 done\r\n'
+        dd bs=1 count=9 2>/dev/null >> ')" + got + R"('
+        printf '250 two\n'
+        cat >> ')" + got + R"('; printf '221 bye\r\n')";
+    const auto out = run(sh(script), handoff, {"DATA\r\n\xff\0.\r\n"s});
+    CHECK(out.output == "221 bye\r\n");
+    CHECK(out.exit_code == 0);
+    CHECK(slurp(got) == "EHLO one\r\nHELO two\nMAIL FROM:<a@b>\r\nbare\nLF\r\nDATA\r\n\xff\0.\r\n"s);
+}
+
+TEST_CASE("with mailfront: only the replies to pending commands reach the client") {
+    if (!mailfront_runs()) {
+        MESSAGE("mailfront is not installed; skipped");
+        return;
+    }
+    const auto out = run({"mailfront", "smtp", "echo", "accept-sender", "relayclient"},
+                         Handoff{{"EHLO x\r\n"}, "MAIL FROM:<a@b>\r\n"}, {"QUIT\r\n"});
+    CHECK(out.output == "250 Sender='a@b'.\r\n221 2.0.0 Good bye.\r\n");
+    CHECK(out.exit_code == 0);
+
+    const auto plain = run({"mailfront", "smtp", "echo", "accept-sender", "relayclient"},
+                           std::nullopt, {"EHLO x\r\nQUIT\r\n"});
+    CHECK(plain.output.starts_with("220 "));
+    CHECK(plain.output.ends_with("221 2.0.0 Good bye.\r\n"));
+}
+
+TEST_CASE("a refusing greeting reaches the client and ends the session") {
+    const auto out = run(sh(R"(echo "421 go away"; exit 1)"), ehlo_then("MAIL FROM:<a@b>\r\n"),
+                         {"QUIT\r\n"});
+    CHECK(out.output == "421 go away\n");
+    CHECK(out.exit_code == 1);
+
+    const auto multi = run(sh(R"(printf '554-no\r\n554 never\r\n'; exit 0)"), ehlo_then(""), {});
+    CHECK(multi.output == "554-no\r\n554 never\r\n");
+    CHECK(multi.exit_code == 111);  // PROG exited 0, but the session failed
+}
+
+TEST_CASE("a refused replay reaches the client and ends the session") {
+    const auto out = run(sh(R"(printf '220 hi\r\n'; read l; printf '502 what\r\n'; cat >/dev/null)"),
+                         ehlo_then("MAIL FROM:<a@b>\r\n"), {"QUIT\r\n"});
+    CHECK(out.output == "502 what\r\n");
+    CHECK(out.exit_code == 111);
+}
+
+TEST_CASE("a backend that does not speak SMTP gets the client a 421") {
+    const auto out = run(sh("echo hello; exit 0"), ehlo_then(""), {});
+    CHECK(out.output == "421 4.3.0 backend failed\r\n");
+    CHECK(out.exit_code == 111);
+
+    const auto split_codes = run(sh(R"(printf '220-a\r\n221 b\r\n'; exit 4)"), ehlo_then(""), {});
+    CHECK(split_codes.output == "421 4.3.0 backend failed\r\n");
+    CHECK(split_codes.exit_code == 4);
+}
+
+TEST_CASE("a backend that closes early gets the client a 421") {
+    const auto silent = run(sh("exit 3"), ehlo_then(""), {});
+    CHECK(silent.output == "421 4.3.0 backend closed the connection\r\n");
+    CHECK(silent.exit_code == 3);
+
+    const auto partial = run(sh(R"(printf '220 hi\r\n'; read l; printf '250 half')"),
+                             ehlo_then(""), {});
+    CHECK(partial.output == "421 4.3.0 backend closed the connection\r\n");
+    CHECK(partial.exit_code == 111);
+
+    const auto killed = run(sh("kill -9 $$"), ehlo_then(""), {});
+    CHECK(killed.output == "421 4.3.0 backend closed the connection\r\n");
+    CHECK(killed.exit_code == 128 + 9);
+}
+
+TEST_CASE("bytes after the last hidden reply go to the client, unsolicited ones before fail") {
+    const auto after = run(sh(R"(printf '220 hi\r\n'; read l; printf '250 ok\r\nEXTRA'; cat)"),
+                           ehlo_then("NOOP\r\n"), {});
+    CHECK(after.output == "EXTRANOOP\r\n");
+    CHECK(after.exit_code == 0);
+
+    const auto greeting_only = run(sh(R"(printf '220 hi\r\n250 extra\r\n'; cat)"),
+                                   Handoff{{}, "NOOP\r\n"}, {});
+    CHECK(greeting_only.output == "250 extra\r\nNOOP\r\n");
+
+    const auto early = run(sh(R"(printf '220 hi\r\n250 extra\r\n'; cat >/dev/null)"),
+                           ehlo_then(""), {});
+    CHECK(early.output == "421 4.3.0 backend failed\r\n");
+    CHECK(early.exit_code == 111);
+}
+
+TEST_CASE("a backend that never replies times out: nothing more to the client, PROG killed") {
+    const auto replay = run(sh(R"(printf '220 hi\r\n'; exec sleep 30)"), ehlo_then(""),
+                            {"", true}, 300ms);
+    CHECK(replay.output.empty());
+    CHECK(replay.exit_code == 111);
+    CHECK(replay.took < 5s);
+
+    const auto relay = run(sh(R"(printf '220 hi\r\n'; exec sleep 30)"), std::nullopt,
+                           {"EHLO x\r\n", true}, 300ms);
+    CHECK(relay.output == "220 hi\r\n");
+    CHECK(relay.exit_code == 111);
+    CHECK(relay.took < 5s);
+
+    // What PROG started goes too: it shares PROG's process group.
+    TempDir dir;
+    const auto grandchild = run(sh(R"(printf '220 hi\r\n'; sleep 30; echo survived > ')" +
+                                   dir.file("mark") + "'"),
+                                std::nullopt, {"", true}, 300ms);
+    CHECK(grandchild.exit_code == 111);
+    CHECK(grandchild.took < 5s);
+    ::sleep(1);
+    CHECK(slurp(dir.file("mark")).empty());
+}
+
+TEST_CASE("a backend that has said goodbye and exited does not wait for a silent client") {
+    const auto out = run(sh(R"(printf '220 hi\r\n221 bye\r\n')"), std::nullopt, {"", true}, 20s);
+    CHECK(out.output == "220 hi\r\n221 bye\r\n");
+    CHECK(out.exit_code == 0);
+    CHECK(out.took < 5s);
+
+    const auto replayed = run(sh(R"(printf '220 hi\r\n'; read l; printf '250 ok\r\n221 bye\r\n')"),
+                              ehlo_then(""), {"", true}, 20s);
+    CHECK(replayed.output == "221 bye\r\n");
+    CHECK(replayed.exit_code == 0);
+    CHECK(replayed.took < 5s);
+}
+
+TEST_CASE("half-close: PROG's output ends, the client's input still reaches PROG") {
+    TempDir dir;
+    const std::string got = dir.file("got");
+    const std::string input(200000, 'z');
+    const auto out = run(sh("printf '220 hi\\r\\n'; exec >&-; sleep 0.2; cat > '" + got + "'"),
+                         std::nullopt, {input});
+    CHECK(out.output == "220 hi\r\n");
+    CHECK(out.exit_code == 0);
+    CHECK(slurp(got) == input);
+}
+
+TEST_CASE("the relay is 8-bit clean and rewrites nothing, both ways, in bulk") {
+    std::mt19937 random(12345);
+    std::string input(3 * 1024 * 1024 + 17, '\0');
+    for (auto& c : input) c = static_cast<char>(random());
+    input += "\r\n.\r\n\n.\n\r\0"s;
+    const auto out = run({"cat"}, std::nullopt, {input});
+    CHECK(out.exit_code == 0);
+    CHECK(out.output.size() == input.size());
+    CHECK(out.output == input);
+}
+
+TEST_CASE("a backend that stops reading or a client that stops listening ends cleanly") {
+    const auto deaf = run({"true"}, std::nullopt, {std::string(1 << 20, 'a')});
+    CHECK(deaf.exit_code == 0);
+    CHECK(deaf.took < 5s);
+
+    const auto gone = run({"yes"}, std::nullopt, {"", true, false});
+    CHECK(gone.exit_code == 128 + SIGPIPE);
+    CHECK(gone.took < 5s);
+}
+
+TEST_CASE("PROG gets fds 0, 1 and 2 only") {
+    const int stray = ::dup(2);  // inherited without close-on-exec
+    REQUIRE(stray > 2);
+    // ls lists the shell's descriptors while the shell waits for it.
+    const auto out = run(sh(R"(printf '220 hi\r\n'; ls /proc/$$/fd)"), std::nullopt, {});
+    ::close(stray);
+    CHECK(out.output == "220 hi\r\n0\n1\n2\n");
+}
+
+TEST_CASE("a PROG that cannot run is reported") {
+    std::string error;
+    CHECK_FALSE(start({"smtpproxy-test-no-such-program"}, &error));
+    CHECK(error == std::strerror(ENOENT));
+}
+
+TEST_CASE("exit codes: PROG's own, or 128 plus the signal") {
+    const auto exited = run(sh("printf '220 hi\\r\\n'; exit 7"), std::nullopt, {});
+    CHECK(exited.exit_code == 7);
+    const auto killed = run(sh("printf '220 hi\\r\\n'; kill -TERM $$"), std::nullopt, {});
+    CHECK(killed.output == "220 hi\r\n");
+    CHECK(killed.exit_code == 128 + SIGTERM);
+}
