@@ -102,6 +102,15 @@ std::string_view LineReader::from_last_line() const {
     return std::string_view(buffer_).substr(last_line_);
 }
 
+std::size_t LineReader::discard_unread() {
+    const std::size_t dropped = buffer_.size() - start_;
+    wipe(buffer_);
+    buffer_.clear();
+    start_ = last_line_ = 0;
+    skipping_ = false;
+    return dropped;
+}
+
 void LineReader::wipe_consumed() {
     wipe(buffer_.data(), start_);
 }

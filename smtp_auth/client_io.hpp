@@ -58,6 +58,10 @@ public:
     // Every byte read after the last line returned.
     std::string_view unread() const;
 
+    // Forgets (and overwrites) every byte read but not yet returned: what a
+    // client pipelined behind STARTTLS must never count as encrypted.
+    std::size_t discard_unread();
+
     // Overwrites the bytes already consumed (an AUTH exchange's lines).
     void wipe_consumed();
 

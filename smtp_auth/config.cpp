@@ -133,14 +133,19 @@ std::chrono::seconds parse_seconds(std::string_view name, std::string_view value
     return std::chrono::seconds(n);
 }
 
-std::string Config::ehlo_reply() const {
+std::string Config::ehlo_reply(bool offer_starttls, bool offer_auth) const {
     std::string reply = ehlo_lines;
-    reply += "250 AUTH";
-    for (const auto m : auth.mechanisms) {
-        reply += ' ';
-        reply += mechanism_name(m);
+    if (offer_starttls) reply += "250-STARTTLS\r\n";
+    if (offer_auth) {
+        reply += "250-AUTH";
+        for (const auto m : auth.mechanisms) {
+            reply += ' ';
+            reply += mechanism_name(m);
+        }
+        reply += "\r\n";
     }
-    reply += "\r\n";
+    // Every line continues but the last (REFERENCE 7.08).
+    reply[reply.rfind("250-") + 3] = ' ';
     return reply;
 }
 
@@ -172,6 +177,7 @@ Config config_from_environment() {
         c.idle_timeout = parse_seconds("SMTP_TIMEOUT", v, seconds(86400));
         if (c.idle_timeout.count() == 0) throw std::invalid_argument("SMTP_TIMEOUT must be at least 1");
     }
+    c.tls = tls_config_from_environment();
     return c;
 }
 

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tls.hpp"
+
 namespace smtpauth {
 
 enum class Mechanism { login, plain, cram_md5 };
@@ -52,13 +54,14 @@ struct Config {
     std::chrono::seconds checker_timeout{30};
     std::chrono::seconds idle_timeout{1200};
     std::string remote_ip;      // for the log
+    TlsConfig tls;
 
-    // The EHLO reply: the continuation lines and the AUTH line.
-    std::string ehlo_reply() const;
+    // The EHLO reply: the configured lines, then STARTTLS and AUTH if offered.
+    std::string ehlo_reply(bool offer_starttls, bool offer_auth) const;
 };
 
 // Reads GREETING, EHLORESP, SMTPAUTH, AUTH_DELAY, AUTH_TRIES, AUTH_TIMEOUT,
-// SMTP_TIMEOUT, TCPLOCALHOST, TCPLOCALIP and TCPREMOTEIP. Throws
+// SMTP_TIMEOUT, TCPLOCALHOST, TCPLOCALIP, TCPREMOTEIP and the TLS settings. Throws
 // std::invalid_argument with a message naming the bad variable.
 Config config_from_environment();
 

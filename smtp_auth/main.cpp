@@ -3,7 +3,8 @@
 // Greets the client, answers EHLO, takes SMTP AUTH, asks CHECKPROG whether the
 // credentials are good, then execs CHAIN: with RELAYCLIENT, TCPREMOTEINFO and
 // AUTHUSER set after a successful login, with the environment as it came
-// when the client went straight to mail.
+// when the client went straight to mail. With a certificate it speaks
+// STARTTLS or implicit TLS, and a relay process keeps the session encrypted.
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "handoff.hpp"
 #include "log.hpp"
 #include "session.hpp"
+#include "tls.hpp"
 #include "verifier.hpp"
 
 using namespace smtpauth;
@@ -36,6 +38,11 @@ constexpr int exit_temporary = 111;
 
 [[noreturn]] void hand_off(char** chain, const SessionEnd& end) {
     try {
+        if (end.tls) {
+            // As sslserver names them, for logs and filters down the chain.
+            ::setenv("SSL_PROTOCOL", end.tls->protocol.c_str(), 1);
+            ::setenv("SSL_CIPHER", end.tls->cipher.c_str(), 1);
+        }
         if (end.user) {
             ::setenv("RELAYCLIENT", "", 1);
             ::setenv("TCPREMOTEINFO", end.user->c_str(), 1);
@@ -73,7 +80,9 @@ int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a death
     FdChannel client(0, 1);
     CheckpasswordVerifier verifier(checkprog, config.checker_timeout);
-    const SessionEnd end = Session(config, client, verifier).run();
+    std::optional<TlsServer> tls;
+    if (config.tls.enabled()) tls.emplace(config.tls, config.idle_timeout, config.remote_ip);
+    const SessionEnd end = Session(config, client, verifier, tls ? &*tls : nullptr).run();
     if (end.kind == SessionEnd::Kind::handoff) hand_off(chain, end);
     return end.exit_code;
 }

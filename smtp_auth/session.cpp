@@ -54,7 +54,29 @@ void Session::remember_greeting_line(std::string_view raw) {
     handoff_.answered.emplace_back(raw);
 }
 
+bool Session::auth_allowed() const {
+    return tls_ == nullptr || tls_info_ || config_.tls.allow_plaintext_auth;
+}
+
+bool Session::start_tls() {
+    // Whatever the client sent behind STARTTLS came in plaintext: it must
+    // not be read as if it had come over TLS (CVE-2011-0411).
+    if (const auto dropped = reader_.discard_unread())
+        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " discarded " + std::to_string(dropped) +
+                                  " octets pipelined after STARTTLS from " + config_.remote_ip);
+    tls_info_ = tls_->start();
+    // RFC 3207 4.2: forget what the client said before.
+    handoff_ = Handoff{};
+    return tls_info_.has_value();
+}
+
+SessionEnd Session::handoff(std::optional<std::string> user) {
+    SessionEnd end{SessionEnd::Kind::handoff, 0, std::move(user), tls_info_, std::move(handoff_)};
+    return end;
+}
+
 SessionEnd Session::run() {
+    if (tls_ && config_.tls.implicit && !start_tls()) return closed(1);
     if (!reply(config_.greeting)) return closed(1);
     for (;;) {
         const auto [status, raw] = reader_.read_line();
@@ -67,7 +89,7 @@ SessionEnd Session::run() {
         const Command command = parse_command(raw);
         const auto& verb = command.verb;
         const bool ours = verb == "EHLO" || verb == "HELO" || verb == "NOOP" || verb == "RSET" ||
-                          verb == "HELP" || verb == "QUIT" || verb == "AUTH";
+                          verb == "HELP" || verb == "QUIT" || verb == "AUTH" || (verb == "STARTTLS" && tls_);
         if (ours && verb != "AUTH" && raw.size() > max_command) {
             if (!reply(reply_too_long)) return closed(1);
             continue;
@@ -76,7 +98,7 @@ SessionEnd Session::run() {
         bool ok = true;
         if (verb == "EHLO") {
             remember_greeting_line(raw);
-            ok = reply(config_.ehlo_reply());
+            ok = reply(config_.ehlo_reply(offer_starttls(), auth_allowed()));
         } else if (verb == "HELO") {
             remember_greeting_line(raw);
             ok = reply("250 " + config_.host + "\r\n");
@@ -89,11 +111,23 @@ SessionEnd Session::run() {
         } else if (verb == "QUIT") {
             reply("221 2.0.0 " + config_.host + "\r\n");
             return {SessionEnd::Kind::quit};
+        } else if (verb == "STARTTLS") {
+            if (tls_info_) {
+                ok = reply("503 5.5.1 TLS already active\r\n");
+            } else if (!command.argument.empty()) {
+                ok = reply("501 5.5.4 Syntax: STARTTLS\r\n");
+            } else if (!tls_->prepare()) {
+                ok = reply("454 4.7.0 TLS not available due to temporary reason\r\n");
+            } else {
+                if (!reply("220 2.0.0 Ready to start TLS\r\n") || !start_tls()) return closed(1);
+            }
+        } else if (verb == "AUTH" && !auth_allowed()) {
+            ok = reply("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
         } else if (verb == "AUTH") {
             switch (authenticate(command.argument)) {
                 case AuthResult::success:
                     handoff_.pending.assign(reader_.unread());
-                    return {SessionEnd::Kind::handoff, 0, user_, std::move(handoff_)};
+                    return handoff(user_);
                 case AuthResult::end:
                     return end_status_ == LineReader::Status::line ? closed(1) : ended_by(end_status_);
                 case AuthResult::failure:
@@ -106,11 +140,12 @@ SessionEnd Session::run() {
                     break;
             }
         } else if (config_.auth.required) {
-            ok = reply("530 5.7.0 Authentication required\r\n");
+            ok = reply(auth_allowed() ? "530 5.7.0 Authentication required\r\n"
+                                      : "530 5.7.0 Must issue a STARTTLS command first\r\n");
         } else {
             // Not ours: qmail-smtpd answers this line and all that follows.
             handoff_.pending.assign(reader_.from_last_line());
-            return {SessionEnd::Kind::handoff, 0, std::nullopt, std::move(handoff_)};
+            return handoff(std::nullopt);
         }
         if (!ok) return closed(1);
     }

@@ -20,6 +20,7 @@ struct SessionEnd {
     Kind kind;
     int exit_code{0};
     std::optional<std::string> user{};  // set after a successful AUTH
+    std::optional<TlsInfo> tls{};       // set when the session is encrypted
     Handoff handoff{};
 };
 
@@ -28,8 +29,9 @@ public:
     static constexpr std::size_t max_command = 512;   // RFC 5321 4.5.3.1.4
     static constexpr std::size_t max_auth_line = 12288;  // RFC 4954 section 4
 
-    Session(const Config& config, ClientChannel& client, Verifier& verifier)
-        : config_(config), client_(client), verifier_(verifier),
+    // `tls` is null when no certificate is configured.
+    Session(const Config& config, ClientChannel& client, Verifier& verifier, TlsStarter* tls = nullptr)
+        : config_(config), client_(client), verifier_(verifier), tls_(tls),
           reader_(client, max_auth_line, config.idle_timeout) {}
 
     SessionEnd run();
@@ -38,6 +40,10 @@ private:
     enum class AuthResult { success, failure, other, end };
 
     bool reply(std::string_view text);
+    bool auth_allowed() const;
+    bool offer_starttls() const { return tls_ != nullptr && !tls_info_; }
+    bool start_tls();  // false: the connection is finished
+    SessionEnd handoff(std::optional<std::string> user);
     SessionEnd closed(int exit_code) { return {SessionEnd::Kind::closed, exit_code}; }
     SessionEnd ended_by(LineReader::Status status);
     void remember_greeting_line(std::string_view raw);
@@ -48,6 +54,8 @@ private:
     const Config& config_;
     ClientChannel& client_;
     Verifier& verifier_;
+    TlsStarter* tls_;
+    std::optional<TlsInfo> tls_info_;
     LineReader reader_;
     Handoff handoff_;
     unsigned failures_ = 0;

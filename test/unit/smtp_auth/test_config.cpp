@@ -57,9 +57,15 @@ TEST_CASE("EHLORESP lines all continue, so the AUTH line can close the reply") {
 TEST_CASE("the EHLO reply ends with the AUTH line") {
     Config c;
     c.ehlo_lines = "250-mx\r\n250-PIPELINING\r\n";
-    CHECK(c.ehlo_reply() == "250-mx\r\n250-PIPELINING\r\n250 AUTH LOGIN PLAIN\r\n");
+    CHECK(c.ehlo_reply(false, true) == "250-mx\r\n250-PIPELINING\r\n250 AUTH LOGIN PLAIN\r\n");
     c.auth = parse_smtpauth("+cram");
-    CHECK(c.ehlo_reply().ends_with("250 AUTH LOGIN PLAIN CRAM-MD5\r\n"));
+    CHECK(c.ehlo_reply(false, true).ends_with("250 AUTH LOGIN PLAIN CRAM-MD5\r\n"));
+    CHECK(c.ehlo_reply(true, true) ==
+          "250-mx\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 AUTH LOGIN PLAIN CRAM-MD5\r\n");
+    // Before TLS, when AUTH waits for it: STARTTLS closes the reply.
+    CHECK(c.ehlo_reply(true, false) == "250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+    // Neither: the last configured line closes it.
+    CHECK(c.ehlo_reply(false, false) == "250-mx\r\n250 PIPELINING\r\n");
 }
 
 TEST_CASE("host names from the environment are sanitized") {

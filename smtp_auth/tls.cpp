@@ -1,0 +1,324 @@
+#include "tls.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+#include <vector>
+
+#include "log.hpp"
+
+namespace smtpauth {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string openssl_error() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "connection closed";
+    char text[256];
+    ERR_error_string_n(e, text, sizeof text);
+    return text;
+}
+
+void log_tls(std::string_view what) { log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " " + std::string(what)); }
+
+unsigned long parse_id(const char* name) {
+    const char* v = std::getenv(name);
+    unsigned long n = 0;
+    const std::string_view s = v ? v : "";
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc{} || ptr != s.data() + s.size() || n == 0 || n > 0x7fffffff)
+        throw std::invalid_argument(std::string(name) +
+                                    " must name the unprivileged account for the TLS relay (use envuidgid)");
+    return n;
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Waits for `events` on `fd` until `deadline`; false on timeout or error.
+bool wait_until(int fd, short events, Clock::time_point deadline) {
+    pollfd p{fd, events, 0};
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (n > 0) return true;
+        if (n < 0 && errno != EINTR) return false;
+    }
+}
+
+bool drop_privileges(uid_t uid, gid_t gid) {
+    return ::setgroups(0, nullptr) == 0 && ::setgid(gid) == 0 && ::setuid(uid) == 0 && ::getuid() != 0 &&
+           ::geteuid() != 0;
+}
+
+// The TLS relay: ciphertext on the client socket, plaintext on the
+// socketpair. Each direction is a buffer filled from one side and drained
+// into the other; the loop polls only when neither direction can move.
+class TlsRelay {
+public:
+    TlsRelay(SSL* ssl, int plain, std::chrono::seconds idle) : ssl_(ssl), plain_(plain), idle_(idle) {}
+
+    void run() {
+        for (;;) {
+            net_events_ = plain_events_ = 0;
+            const bool moved = client_to_session() | session_to_client();
+            if (to_client_closed_ && to_session_closed_) return;
+            if (!moved && !wait()) return;
+        }
+    }
+
+private:
+    struct Buffer {
+        std::vector<char> data = std::vector<char>(65536);
+        std::size_t begin = 0, end = 0;
+        bool empty() const { return begin == end; }
+    };
+
+    // Decrypt what the client sends and pass it to the session.
+    bool client_to_session() {
+        bool moved = false;
+        if (!client_eof_ && down_.empty()) {
+            down_.begin = down_.end = 0;
+            const int n = SSL_read(ssl_, down_.data.data(), static_cast<int>(down_.data.size()));
+            if (n > 0) {
+                down_.end = static_cast<std::size_t>(n);
+                moved = true;
+            } else if (!want(n)) {
+                client_eof_ = moved = true;  // close_notify, reset or a TLS error
+            }
+        }
+        if (!down_.empty()) {
+            const ssize_t n = ::write(plain_, down_.data.data() + down_.begin, down_.end - down_.begin);
+            if (n > 0) {
+                down_.begin += static_cast<std::size_t>(n);
+                moved = true;
+            } else if (errno == EAGAIN) {
+                plain_events_ |= POLLOUT;
+            } else if (errno != EINTR) {
+                down_.begin = down_.end;  // the session is gone: nobody to tell
+                client_eof_ = moved = true;
+            }
+        }
+        if (client_eof_ && down_.empty() && !to_session_closed_) {
+            ::shutdown(plain_, SHUT_WR);
+            to_session_closed_ = moved = true;
+        }
+        return moved;
+    }
+
+    // Encrypt what the session answers and send it to the client.
+    bool session_to_client() {
+        bool moved = false;
+        if (!session_eof_ && up_.empty()) {
+            up_.begin = up_.end = 0;
+            const ssize_t n = ::read(plain_, up_.data.data(), up_.data.size());
+            if (n > 0) {
+                up_.end = static_cast<std::size_t>(n);
+                moved = true;
+            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                session_eof_ = moved = true;
+            } else if (errno == EAGAIN) {
+                plain_events_ |= POLLIN;
+            }
+        }
+        if (!up_.empty()) {
+            const int n = SSL_write(ssl_, up_.data.data() + up_.begin, static_cast<int>(up_.end - up_.begin));
+            if (n > 0) {
+                up_.begin += static_cast<std::size_t>(n);
+                moved = true;
+            } else if (!want(n)) {
+                up_.begin = up_.end;  // the client is gone
+                session_eof_ = client_eof_ = moved = true;
+            }
+        }
+        if (session_eof_ && up_.empty() && !to_client_closed_) {
+            SSL_shutdown(ssl_);  // close_notify (RFC 8314 3.4)
+            ::shutdown(1, SHUT_WR);
+            to_client_closed_ = moved = true;
+        }
+        return moved;
+    }
+
+    // For a failed SSL call: true when it only has to wait for the socket.
+    bool want(int result) {
+        switch (SSL_get_error(ssl_, result)) {
+            case SSL_ERROR_WANT_READ: net_events_ |= POLLIN; return true;
+            case SSL_ERROR_WANT_WRITE: net_events_ |= POLLOUT; return true;
+            default: ERR_clear_error(); return false;
+        }
+    }
+
+    bool wait() {
+        pollfd p[3] = {{0, static_cast<short>(net_events_ & POLLIN), 0},
+                       {1, static_cast<short>(net_events_ & POLLOUT), 0},
+                       {plain_, plain_events_, 0}};
+        for (;;) {
+            const int n = ::poll(p, 3, static_cast<int>(std::chrono::milliseconds(idle_).count()));
+            if (n == 0) {
+                log_tls("tls relay: timeout");
+                return false;
+            }
+            if (n > 0) break;
+            if (errno != EINTR) return false;
+        }
+        // The session side closed completely (smtpproxy exited): whatever
+        // the client still sends has nowhere to go.
+        if ((p[2].revents & POLLHUP) && up_.empty()) {
+            client_eof_ = session_eof_ = true;
+        }
+        return true;
+    }
+
+    SSL* ssl_;
+    int plain_;
+    std::chrono::seconds idle_;
+    Buffer down_, up_;
+    short net_events_ = 0, plain_events_ = 0;
+    bool client_eof_ = false, session_eof_ = false;
+    bool to_session_closed_ = false, to_client_closed_ = false;
+};
+
+int exit_status(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TlsConfig tls_config_from_environment() {
+    TlsConfig c;
+    const auto env = [](const char* name) -> std::string {
+        const char* v = std::getenv(name);
+        return v ? v : "";
+    };
+    c.cert_file = env("TLS_CERT");
+    c.key_file = env("TLS_KEY");
+    if (c.key_file.empty()) c.key_file = c.cert_file;
+    c.implicit = !env("SMTPS").empty();
+    c.allow_plaintext_auth = !env("AUTH_PLAINTEXT").empty();
+    c.ciphers = env("TLS_CIPHERS");
+    c.ciphersuites = env("TLS_CIPHERSUITES");
+    const auto min = env("TLS_MIN_PROTOCOL");
+    if (min.empty() || min == "TLSv1.2") c.min_version = TLS1_2_VERSION;
+    else if (min == "TLSv1.3") c.min_version = TLS1_3_VERSION;
+    else throw std::invalid_argument("TLS_MIN_PROTOCOL must be TLSv1.2 or TLSv1.3");
+    if (!c.enabled()) {
+        if (c.implicit) throw std::invalid_argument("SMTPS needs TLS_CERT");
+        return c;
+    }
+    c.relay_uid = static_cast<uid_t>(parse_id("UID"));
+    c.relay_gid = static_cast<gid_t>(parse_id("GID"));
+    return c;
+}
+
+TlsServer::~TlsServer() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+}
+
+bool TlsServer::prepare() {
+    if (ssl_) return true;
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (!ctx_) return false;
+    SSL_CTX_set_min_proto_version(ctx_, config_.min_version);
+    // One process per connection: no session cache, no tickets to key.
+    SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if ((!config_.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, config_.ciphers.c_str()) != 1) ||
+        (!config_.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx_, config_.ciphersuites.c_str()) != 1)) {
+        log_tls("tls unavailable: bad TLS_CIPHERS or TLS_CIPHERSUITES: " + openssl_error());
+        return false;
+    }
+    // The key goes into this connection's SSL object only, so that the
+    // relay can drop it after the handshake.
+    ssl_ = SSL_new(ctx_);
+    if (!ssl_ || SSL_use_certificate_chain_file(ssl_, config_.cert_file.c_str()) != 1 ||
+        SSL_use_PrivateKey_file(ssl_, config_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_check_private_key(ssl_) != 1) {
+        log_tls("tls unavailable: cannot use " + escape_for_log(config_.cert_file) + " / " +
+                escape_for_log(config_.key_file) + ": " + openssl_error());
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+        return false;
+    }
+    return true;
+}
+
+std::optional<TlsInfo> TlsServer::start() {
+    if (!prepare()) return std::nullopt;
+    set_nonblocking(0);
+    set_nonblocking(1);
+    SSL_set_rfd(ssl_, 0);
+    SSL_set_wfd(ssl_, 1);
+    const auto deadline = Clock::now() + timeout_;
+    for (;;) {
+        const int r = SSL_accept(ssl_);
+        if (r == 1) break;
+        const int e = SSL_get_error(ssl_, r);
+        const bool ready = e == SSL_ERROR_WANT_READ    ? wait_until(0, POLLIN, deadline)
+                           : e == SSL_ERROR_WANT_WRITE ? wait_until(1, POLLOUT, deadline)
+                                                       : false;
+        if (!ready) {
+            const bool timed_out = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+            log_tls("tls handshake failed from " + remote_ip_ + ": " + (timed_out ? "timeout" : openssl_error()));
+            return std::nullopt;
+        }
+    }
+    TlsInfo info{SSL_get_version(ssl_), SSL_CIPHER_get_name(SSL_get_current_cipher(ssl_))};
+    log_tls("tls " + info.protocol + " " + info.cipher + " from " + remote_ip_);
+
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        log_tls("tls: socketpair failed");
+        return std::nullopt;
+    }
+    const pid_t session = ::fork();
+    if (session < 0) {
+        log_tls("tls: fork failed");
+        return std::nullopt;
+    }
+    if (session == 0) {
+        // The session: plaintext on fds 0 and 1 from now on. Our copy of the
+        // TLS state (and the key) is freed without a word to the client.
+        ::close(pair[0]);
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+        SSL_CTX_free(ctx_);
+        ctx_ = nullptr;
+        ::dup2(pair[1], 0);
+        ::dup2(pair[1], 1);
+        ::close(pair[1]);
+        return info;
+    }
+    // The relay: unprivileged from here on, until both directions are done.
+    ::close(pair[1]);
+    SSL_certs_clear(ssl_);  // the private key has done its work
+    if (!drop_privileges(config_.relay_uid, config_.relay_gid)) {
+        log_tls("tls relay: unable to drop privileges");
+        ::kill(session, SIGKILL);
+    } else {
+        set_nonblocking(pair[0]);
+        TlsRelay(ssl_, pair[0], timeout_).run();
+    }
+    ::close(pair[0]);
+    int status = 0;
+    while (::waitpid(session, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::_Exit(exit_status(status));
+}
+
+}  // namespace smtpauth
