@@ -54,6 +54,21 @@ public:
     std::vector<std::string> seen;
 };
 
+// Stands in for the handshake: the scripted client's later chunks are what
+// arrives over TLS.
+class FakeTls final : public TlsStarter {
+public:
+    bool prepare() override { return usable; }
+    std::optional<TlsInfo> start() override {
+        ++handshakes;
+        if (!handshake_ok) return std::nullopt;
+        return TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
+    }
+    bool usable = true;
+    bool handshake_ok = true;
+    int handshakes = 0;
+};
+
 Config test_config(std::string_view smtpauth = "") {
     Config c;
     c.host = "mx.example";
@@ -71,11 +86,12 @@ struct Run {
     std::vector<std::string> checked;
 };
 
-Run run(std::deque<std::string> chunks, const Config& config = test_config(), bool timeout_at_end = false) {
+Run run(std::deque<std::string> chunks, const Config& config = test_config(), bool timeout_at_end = false,
+        TlsStarter* tls = nullptr) {
     ScriptedClient client(std::move(chunks));
     client.timeout_at_end = timeout_at_end;
     ScriptedVerifier verifier;
-    auto end = Session(config, client, verifier).run();
+    auto end = Session(config, client, verifier, tls).run();
     const auto backend_input = end.handoff.pending + client.unread();
     return {std::move(end), client.written, backend_input, verifier.seen};
 }
@@ -255,4 +271,98 @@ TEST_CASE("only the last EHLO/HELO lines are kept for the replay, within the bou
     CHECK(r.end.handoff.answered.size() == handoff_max_lines);
     CHECK(r.end.handoff.answered.back() == "EHLO c39\r\n");
     CHECK_NOTHROW(encode_handoff(r.end.handoff));
+}
+
+namespace {
+Config tls_config(std::string_view smtpauth = "") {
+    Config c = test_config(smtpauth);
+    c.tls.cert_file = "cert.pem";
+    return c;
+}
+}  // namespace
+
+TEST_CASE("with a certificate, AUTH waits for STARTTLS") {
+    FakeTls tls;
+    const auto r = run({"EHLO c\r\nAUTH PLAIN " + plain_alice + "\r\nQUIT\r\n"}, tls_config(), false, &tls);
+    CHECK(r.replies == "220 mx.example ESMTP\r\n"
+                       "250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 STARTTLS\r\n"
+                       "538 5.7.11 Encryption required for requested authentication mechanism\r\n"
+                       "221 2.0.0 mx.example\r\n");
+    CHECK(r.checked.empty());
+    CHECK(tls.handshakes == 0);
+}
+
+TEST_CASE("STARTTLS: 220, then a fresh start where AUTH is offered and STARTTLS is not") {
+    FakeTls tls;
+    const auto r = run({"EHLO before\r\nSTARTTLS\r\n", "EHLO after\r\nSTARTTLS\r\nAUTH PLAIN " + plain_alice +
+                                                                "\r\nMAIL FROM:<a@b>\r\n"},
+                       tls_config(), false, &tls);
+    CHECK(tls.handshakes == 1);
+    CHECK(r.replies == "220 mx.example ESMTP\r\n"
+                       "250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 STARTTLS\r\n"
+                       "220 2.0.0 Ready to start TLS\r\n"
+                       "250-mx.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 AUTH LOGIN PLAIN\r\n"
+                       "503 5.5.1 TLS already active\r\n"
+                       "235 2.7.0 Authentication successful\r\n");
+    REQUIRE(r.end.kind == SessionEnd::Kind::handoff);
+    REQUIRE(r.end.tls);
+    CHECK(r.end.tls->protocol == "TLSv1.3");
+    // What the client said before TLS is forgotten (RFC 3207 4.2).
+    CHECK(r.end.handoff.answered == std::vector<std::string>{"EHLO after\r\n"});
+    CHECK(r.backend_input == "MAIL FROM:<a@b>\r\n");
+}
+
+TEST_CASE("bytes pipelined behind STARTTLS are discarded, never executed (CVE-2011-0411)") {
+    FakeTls tls;
+    const auto r = run({"EHLO c\r\nSTARTTLS\r\nAUTH PLAIN " + plain_alice + "\r\nMAIL FROM:<evil@x>\r\n",
+                        "QUIT\r\n"},
+                       tls_config(), false, &tls);
+    CHECK(r.checked.empty());
+    CHECK(r.end.kind == SessionEnd::Kind::quit);
+    CHECK(r.replies.ends_with("220 2.0.0 Ready to start TLS\r\n221 2.0.0 mx.example\r\n"));
+}
+
+TEST_CASE("STARTTLS errors: arguments, an unusable certificate, a failed handshake") {
+    FakeTls tls;
+    auto r = run({"STARTTLS now\r\nQUIT\r\n"}, tls_config(), false, &tls);
+    CHECK(r.replies.find("501 5.5.4 ") != std::string::npos);
+    tls.usable = false;
+    r = run({"STARTTLS\r\nQUIT\r\n"}, tls_config(), false, &tls);
+    CHECK(r.replies.find("454 4.7.0 TLS not available") != std::string::npos);
+    CHECK(r.end.kind == SessionEnd::Kind::quit);
+    tls.usable = true;
+    tls.handshake_ok = false;
+    r = run({"STARTTLS\r\n", "QUIT\r\n"}, tls_config(), false, &tls);
+    CHECK(r.end.kind == SessionEnd::Kind::closed);
+    CHECK(r.replies.ends_with("220 2.0.0 Ready to start TLS\r\n"));
+}
+
+TEST_CASE("required authentication with TLS configured: first STARTTLS, then AUTH") {
+    FakeTls tls;
+    const auto r = run({"MAIL FROM:<a@b>\r\nSTARTTLS\r\n", "MAIL FROM:<a@b>\r\nQUIT\r\n"}, tls_config("!"), false,
+                       &tls);
+    CHECK(r.replies == "220 mx.example ESMTP\r\n530 5.7.0 Must issue a STARTTLS command first\r\n"
+                       "220 2.0.0 Ready to start TLS\r\n530 5.7.0 Authentication required\r\n"
+                       "221 2.0.0 mx.example\r\n");
+}
+
+TEST_CASE("implicit TLS: the handshake comes before the greeting") {
+    FakeTls tls;
+    Config c = tls_config();
+    c.tls.implicit = true;
+    const auto r = run({"EHLO c\r\nAUTH PLAIN " + plain_alice + "\r\n"}, c, false, &tls);
+    CHECK(tls.handshakes == 1);
+    CHECK(r.replies.find("STARTTLS") == std::string::npos);
+    CHECK(r.end.user == "alice");
+    CHECK(r.end.tls);
+}
+
+TEST_CASE("AUTH_PLAINTEXT lets AUTH through before TLS, and STARTTLS is still offered") {
+    FakeTls tls;
+    Config c = tls_config();
+    c.tls.allow_plaintext_auth = true;
+    const auto r = run({"EHLO c\r\nAUTH PLAIN " + plain_alice + "\r\n"}, c, false, &tls);
+    CHECK(r.replies.find("250-STARTTLS\r\n250 AUTH LOGIN PLAIN\r\n") != std::string::npos);
+    CHECK(r.end.user == "alice");
+    CHECK_FALSE(r.end.tls);
 }
