@@ -1,0 +1,393 @@
+"""Fixtures for the end-to-end tests.
+
+Every test talks to real programs on 127.0.0.1:
+
+    tcpserver -> smtp_auth -> checkpassword_nosu -> setuidgid smtpauth-test
+              -> smtpproxy -> mailfront smtp BACKEND accept-sender relayclient
+
+mailfront accepts every sender, and a remote recipient only when RELAYCLIENT
+is set, that is after a successful login (or from tcprules). The tests run
+as root: smtp_auth needs it, and the fixtures create the accounts.
+"""
+
+import base64
+import dataclasses
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_HOST = "mail.test.example"
+TEST_ACCOUNT = "smtpauth-test"      # the session runs as this after setuidgid
+SHADOW_ACCOUNT = "smtpauth-shadow"  # a system account with a shadow password
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROGRAMS = ("smtp_auth", "checkpassword_nosu", "smtpproxy")
+TIMEOUT = 15  # seconds for any one network read or log wait
+
+
+# --- accounts -----------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    user: str
+    password: str
+
+
+def create_account(name):
+    """Creates a system account without home or login; False if it existed."""
+    try:
+        pwd.getpwnam(name)
+        return False
+    except KeyError:
+        pass
+    subprocess.run(["useradd", "--system", "--no-create-home",
+                    "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                    name], check=True)
+    return True
+
+
+def remove_account(name):
+    subprocess.run(["userdel", name], check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def must_be_root():
+    if os.geteuid() != 0:
+        pytest.exit("the end-to-end tests must run as root "
+                    "(smtp_auth reads the shadow file; the tests create accounts)",
+                    returncode=2)
+
+
+@pytest.fixture(scope="session")
+def bin_dir():
+    """The programs under test: $SMTPAUTH_BIN_DIR, else the repository's build/."""
+    path = Path(os.environ.get("SMTPAUTH_BIN_DIR", REPO / "build")).resolve()
+    missing = [p for p in PROGRAMS if not os.access(path / p, os.X_OK)]
+    if missing:
+        pytest.exit(f"not built in {path}: {', '.join(missing)} "
+                    "(set SMTPAUTH_BIN_DIR or build into build/)", returncode=2)
+    return path
+
+
+@pytest.fixture(scope="session")
+def test_account():
+    """The unprivileged account setuidgid switches to: (uid, gid)."""
+    created = create_account(TEST_ACCOUNT)
+    entry = pwd.getpwnam(TEST_ACCOUNT)
+    yield entry.pw_uid, entry.pw_gid
+    if created:
+        remove_account(TEST_ACCOUNT)
+
+
+@pytest.fixture(scope="session")
+def shadow_account():
+    """A system account whose password is in /etc/shadow (chpasswd's default
+    hash, yescrypt on Debian 12); removed afterwards."""
+    create_account(SHADOW_ACCOUNT)  # left over from an interrupted run is fine
+    account = Account(SHADOW_ACCOUNT, "Sh-" + secrets.token_urlsafe(12))
+    try:
+        subprocess.run(["chpasswd"], input=f"{account.user}:{account.password}\n",
+                       text=True, check=True)
+        yield account
+    finally:
+        remove_account(SHADOW_ACCOUNT)
+
+
+# --- the passwd-file ----------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PasswdFile:
+    path: Path
+    plain: Account       # {PLAIN}: works with every mechanism, CRAM-MD5 too
+    crypt: Account       # {SHA512-CRYPT}
+    root: Account        # the name root
+    uid_zero: Account    # another name, uid field 0
+
+
+def sha512_crypt(password):
+    return subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password,
+                          text=True, capture_output=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    """A scratch folder the unprivileged account may enter."""
+    path = Path(tempfile.mkdtemp(prefix="smtpauth-e2e-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def passwd_file(workdir):
+    def account(user, prefix):
+        return Account(user, prefix + secrets.token_urlsafe(12))
+
+    f = PasswdFile(path=workdir / "passwd",
+                   plain=account("alice", "Pa-"),
+                   crypt=account("bob", "Cr-"),
+                   root=account("root", "Ro-"),
+                   uid_zero=account("toor", "Zr-"))
+    f.path.write_text(
+        "# CHECKPASSWORD_FILE for the end-to-end tests\n"
+        f"{f.plain.user}:{{PLAIN}}{f.plain.password}\n"
+        f"{f.crypt.user}:{{SHA512-CRYPT}}{sha512_crypt(f.crypt.password)}:1000:1000::/home/bob::\n"
+        f"{f.root.user}:{{PLAIN}}{f.root.password}\n"
+        f"{f.uid_zero.user}:{{PLAIN}}{f.uid_zero.password}:0:0::/root:/bin/sh\n")
+    f.path.chmod(0o600)
+    return f
+
+
+# --- SMTP on a raw socket -----------------------------------------------
+
+@dataclasses.dataclass
+class Reply:
+    code: int
+    lines: list  # the full lines as sent, without CRLF
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+
+class Conversation:
+    """An SMTP client that sends exactly the bytes it is given and reads
+    replies one at a time, so pipelining and byte order stay visible."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buffer = b""
+        self.raw = b""  # everything the server sent
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def _line(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(f"connection closed; server sent {self.raw!r}")
+            self.buffer += chunk
+            self.raw += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        assert line.endswith(b"\r"), f"reply line without CRLF: {line!r}"
+        return line[:-1].decode("utf-8", "replace")
+
+    def reply(self):
+        lines = [self._line()]
+        while lines[-1][3:4] == "-":
+            lines.append(self._line())
+        codes = {line[:3] for line in lines}
+        assert len(codes) == 1 and lines[0][:3].isdigit(), f"malformed reply {lines}"
+        return Reply(int(lines[0][:3]), lines)
+
+    def command(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def replies_until_close(self):
+        replies = []
+        while True:
+            try:
+                replies.append(self.reply())
+            except EOFError:
+                assert self.buffer == b"", f"partial line at close: {self.buffer!r}"
+                return replies
+
+    def is_closed(self):
+        """True if the server closed the connection without sending more."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+
+def b64(text):
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def plain_response(user, password, authzid=""):
+    return b64(f"{authzid}\0{user}\0{password}")
+
+
+# --- the server ---------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """tcpserver running the whole chain; stderr of everything goes to
+    self.log_path."""
+
+    def __init__(self, bin_dir, workdir, name, backend, env, prefix, rules):
+        self.bin_dir = bin_dir
+        self.workdir = workdir
+        self.log_path = workdir / f"{name}.log"
+        self.backend = backend
+        self.env = env
+        self.prefix = prefix
+        self.rules = rules
+        self.port = None
+        self.proc = None
+
+    def command(self):
+        env = [f"{k}={v}" for k, v in self.env.items()]
+        rules = ["-x", str(self.rules)] if self.rules else []
+        return (["env", "-i", *env, *self.prefix,
+                 "tcpserver", "-v", "-R", "-H", "-l", LOCAL_HOST, *rules,
+                 "127.0.0.1", str(self.port),
+                 str(self.bin_dir / "smtp_auth"), str(self.bin_dir / "checkpassword_nosu"),
+                 "setuidgid", TEST_ACCOUNT,
+                 str(self.bin_dir / "smtpproxy"),
+                 "mailfront", "smtp", self.backend, "accept-sender", "relayclient"])
+
+    def start(self):
+        for _ in range(5):
+            self.port = free_port()
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=log, cwd=self.workdir,
+                                             start_new_session=True)
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline:
+                if "tcpserver: status: 0/" in self.log():
+                    return self
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+            self.stop()
+            if "unable to bind" not in self.log():
+                raise RuntimeError(f"tcpserver did not start:\n{self.log()}")
+        raise RuntimeError("no free port for tcpserver")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            except ProcessLookupError:
+                pass
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, pattern, count=1):
+        """Waits until `pattern` (a regex) matches `count` times; returns the log."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            text = self.log()
+            if len(re.findall(pattern, text, re.M)) >= count:
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not seen {count} time(s) in log:\n{text}")
+            time.sleep(0.02)
+
+    def sessions_ended(self, count):
+        """Waits until tcpserver has seen `count` sessions end; returns the log."""
+        return self.wait_for_log(r"^tcpserver: end \d+ status", count)
+
+    def connect(self):
+        return Conversation(self.port)
+
+    def troubles(self):
+        """Sessions killed by a signal, and sanitizer reports, from the log.
+        Waits a little for open sessions to end first."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            statuses = re.findall(r"^tcpserver: status: (\d+)/", self.log(), re.M)
+            if statuses and statuses[-1] == "0":
+                break
+            time.sleep(0.05)
+        found = []
+        for line in self.log().splitlines():
+            end = re.match(r"tcpserver: end (\d+) status (\d+)$", line)
+            if end and int(end.group(2)) & 0x7f:
+                found.append(f"session {end.group(1)} killed by signal "
+                             f"{int(end.group(2)) & 0x7f}")
+            elif "runtime error:" in line or re.search(r"==\d+==ERROR: ", line):
+                found.append(line)
+        return found
+
+
+@pytest.fixture
+def server(bin_dir, workdir, test_account, passwd_file, request):
+    """Factory: server(backend="echo", env={...}, checkpassword_file=True,
+    prefix=[...], rules=None) starts a chain; all are stopped at teardown.
+    env values of None remove a variable."""
+    started = []
+
+    def start(backend="echo", env=None, checkpassword_file=True, prefix=(), rules=None):
+        full_env = {"PATH": PATH, "AUTH_DELAY": "0"}
+        if checkpassword_file:
+            full_env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
+        s = Server(bin_dir, workdir, name, backend, full_env, list(prefix), rules)
+        started.append(s)
+        return s.start()
+
+    yield start
+    troubles = [t for s in started for t in s.troubles()]
+    for s in started:
+        s.stop()
+    if troubles:
+        pytest.fail("a program crashed:\n" + "\n".join(troubles), pytrace=False)
+
+
+@dataclasses.dataclass
+class Queue:
+    """mailfront's queuedir: each message is a file in new/ holding the
+    sender, NUL, each recipient and NUL, NUL, then the message with LF line
+    ends and dot-stuffing removed."""
+    path: Path
+
+    def env(self):
+        return {"QUEUEDIR": str(self.path), "QUEUEDIR_NOSYNC": "1"}
+
+    def messages(self):
+        out = []
+        for f in sorted((self.path / "new").iterdir()):
+            data = f.read_bytes()
+            envelope, _, message = data.partition(b"\0\0")
+            sender, *recipients = envelope.decode().split("\0")
+            out.append((sender, recipients, message))
+        return out
+
+
+@pytest.fixture
+def queue(workdir, test_account, request):
+    uid, gid = test_account
+    path = workdir / ("queue-" + re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name))
+    for sub in ("", "new", "tmp"):
+        (path / sub).mkdir()
+        os.chown(path / sub, uid, gid)
+    return Queue(path)
