@@ -111,7 +111,7 @@ SessionEnd Session::run() {
         } else if (verb == "QUIT") {
             reply("221 2.0.0 " + config_.host + "\r\n");
             return {SessionEnd::Kind::quit};
-        } else if (verb == "STARTTLS") {
+        } else if (verb == "STARTTLS" && tls_) {
             if (tls_info_) {
                 ok = reply("503 5.5.1 TLS already active\r\n");
             } else if (!command.argument.empty()) {

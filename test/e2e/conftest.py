@@ -64,7 +64,7 @@ def remove_account(name):
 def must_be_root():
     if os.geteuid() != 0:
         pytest.exit("the end-to-end tests must run as root "
-                    "(smtp_auth reads the shadow file; the tests create accounts)",
+                    "(smtp_auth and checkpassword_nosu need it; the tests create accounts)",
                     returncode=2)
 
 
@@ -91,16 +91,29 @@ def test_account():
 
 @pytest.fixture(scope="session")
 def shadow_account():
-    """A system account whose password is in /etc/shadow (chpasswd's default
-    hash, yescrypt on Debian 12); removed afterwards."""
+    """A system account whose password is in /etc/shadow, removed afterwards.
+    Yields set_password(method): gives the account a new password hashed
+    with chpasswd's METHOD (YESCRYPT, SHA512...) and returns the Account."""
     create_account(SHADOW_ACCOUNT)  # left over from an interrupted run is fine
-    account = Account(SHADOW_ACCOUNT, "Sh-" + secrets.token_urlsafe(12))
+
+    def set_password(method):
+        account = Account(SHADOW_ACCOUNT, "Sh-" + secrets.token_urlsafe(12))
+        subprocess.run(["chpasswd", "-c", method],
+                       input=f"{account.user}:{account.password}\n", text=True, check=True)
+        return account
+
     try:
-        subprocess.run(["chpasswd"], input=f"{account.user}:{account.password}\n",
-                       text=True, check=True)
-        yield account
+        yield set_password
     finally:
         remove_account(SHADOW_ACCOUNT)
+
+
+def shadow_hash(user):
+    for line in Path("/etc/shadow").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return fields[1]
+    return None
 
 
 # --- the passwd-file ----------------------------------------------------
@@ -121,11 +134,15 @@ def sha512_crypt(password):
 
 @pytest.fixture(scope="session")
 def workdir():
-    """A scratch folder the unprivileged account may enter."""
+    """A scratch folder the unprivileged account may enter: passwd-file,
+    server logs, queues. SMTPAUTH_E2E_KEEP=1 keeps it for a look."""
     path = Path(tempfile.mkdtemp(prefix="smtpauth-e2e-"))
     path.chmod(0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if os.environ.get("SMTPAUTH_E2E_KEEP") == "1":
+        print(f"\nkept {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -154,10 +171,6 @@ def passwd_file(workdir):
 class Reply:
     code: int
     lines: list  # the full lines as sent, without CRLF
-
-    @property
-    def text(self):
-        return "\n".join(self.lines)
 
 
 class Conversation:

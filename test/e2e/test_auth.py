@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import LOCAL_HOST, TIMEOUT, Account, b64, plain_response
+from conftest import LOCAL_HOST, TIMEOUT, Account, b64, plain_response, shadow_hash
 
 SENDER = "alice@example.org"
 REMOTE = "someone@remote.example"  # relaying there needs RELAYCLIENT
@@ -141,15 +141,18 @@ def test_failed_login_is_delayed(server, passwd_file):
         assert time.monotonic() - started < 0.9
 
 
-def test_system_account_with_shadow_password(server, shadow_account):
+@pytest.mark.parametrize("method,prefix", [("YESCRYPT", "$y$"), ("SHA512", "$6$")])
+def test_system_account_with_shadow_password(server, shadow_account, method, prefix):
+    account = shadow_account(method)
+    assert shadow_hash(account.user).startswith(prefix)
     s = server(checkpassword_file=False)
     with smtp_client(s) as client:
-        wrong = Account(shadow_account.user, "wrong")
+        wrong = Account(account.user, "wrong")
         assert login(client, "PLAIN", wrong, True)[0] == 535
-        assert login(client, "PLAIN", shadow_account, True)[0] == 235
+        assert login(client, "PLAIN", account, True)[0] == 235
         assert_relays(client)
     with smtp_client(s) as client:
-        assert login(client, "LOGIN", shadow_account, False)[0] == 235
+        assert login(client, "LOGIN", account, False)[0] == 235
         assert_relays(client)
 
 

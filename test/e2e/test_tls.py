@@ -58,6 +58,23 @@ def test_starttls_then_login(server, passwd_file, tls_env, client_context):
     assert " tls TLSv1." in s.sessions_ended(1)
 
 
+def test_openssl_s_client_starttls_login(server, passwd_file, tls_env, certificate):
+    s = server(env=tls_env)
+    a = passwd_file.plain
+    dialogue = (f"{EHLO}\nAUTH PLAIN {plain_response(a.user, a.password)}\n"
+                "MAIL FROM:<alice@example.org>\nRCPT TO:<someone@remote.example>\nQUIT\n")
+    run = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{s.port}", "-starttls", "smtp",
+         "-CAfile", str(certificate[0]), "-verify_return_error",
+         "-crlf", "-quiet", "-ign_eof"],
+        input=dialogue, capture_output=True, text=True, timeout=2 * TIMEOUT)
+    assert run.returncode == 0, run.stderr
+    replies = [line for line in run.stdout.splitlines() if line[3:4] == " "]
+    assert replies == ["250 AUTH LOGIN PLAIN", "235 2.7.0 Authentication successful",
+                       "250 Sender='alice@example.org'.",
+                       "250 Recipient='someone@remote.example'.", "221 2.0.0 Good bye."]
+
+
 def test_plaintext_auth_allowed_when_asked(server, passwd_file, tls_env):
     s = server(env=dict(tls_env, AUTH_PLAINTEXT="1"))
     with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:

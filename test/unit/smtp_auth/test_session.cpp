@@ -366,3 +366,10 @@ TEST_CASE("AUTH_PLAINTEXT lets AUTH through before TLS, and STARTTLS is still of
     CHECK(r.end.user == "alice");
     CHECK_FALSE(r.end.tls);
 }
+
+TEST_CASE("without a certificate STARTTLS is not ours: the backend answers it") {
+    const auto r = run({"EHLO c\r\nSTARTTLS\r\n"});
+    REQUIRE(r.end.kind == SessionEnd::Kind::handoff);
+    CHECK(r.end.handoff.pending == "STARTTLS\r\n");
+    CHECK(r.replies.find("STARTTLS") == std::string::npos);
+}
