@@ -2,10 +2,12 @@
 relay process runs as the account named by UID and GID (envuidgid)."""
 
 import hashlib
+import re
 import smtplib
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -157,3 +159,108 @@ def test_plain_client_on_implicit_tls_port(server, tls_env):
             pass  # closed with our EHLO unread: that is a disconnect too
         assert not data.startswith(b"220"), data
     s.sessions_ended(1)
+
+
+def swaks_send(port, *tls_options, user, password):
+    return subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{port}", *tls_options,
+         "--auth", "PLAIN", "--auth-user", user, "--auth-password", password,
+         "--from", "alice@example.org", "--to", "someone@remote.example",
+         "--helo", "client.test.example", "--timeout", str(TIMEOUT)],
+        capture_output=True, text=True, timeout=4 * TIMEOUT)
+
+
+@pytest.mark.parametrize("mode", ["--tls", "--tlsc"])
+def test_swaks_logs_in_and_sends_over_tls(server, passwd_file, tls_env, mode):
+    env = dict(tls_env, SMTPS="1") if mode == "--tlsc" else tls_env
+    s = server(env=env)
+    a = passwd_file.plain
+    run = swaks_send(s.port, mode, user=a.user, password=a.password)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "=== TLS started with cipher TLSv1." in run.stdout
+    assert "<~  235 2.7.0" in run.stdout
+    assert "<~  250 Received" in run.stdout
+    # The same without TLS gets no AUTH (and swaks gives up).
+    if mode == "--tls":
+        plain = swaks_send(s.port, user=a.user, password=a.password)
+        assert plain.returncode != 0
+        assert "235" not in plain.stdout
+
+
+def test_starttls_twice_is_refused_and_the_chain_sees_the_protection(
+        server, passwd_file, tls_env, client_context, test_account):
+    uid, _ = test_account
+    s = server(env=tls_env)
+    a = passwd_file.plain
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
+        client.starttls(context=client_context)
+        assert client.docmd("STARTTLS")[0] == 503
+        client.ehlo()
+        client.login(a.user, a.password)
+        assert client.mail("alice@example.org")[0] == 250
+        procs = {p: credentials(p) for p in descendants(s.proc.pid)}
+        # The TLS relay (still named smtp_auth), smtpproxy and mailfront:
+        # none of them root.
+        names = sorted(c[0] for c in procs.values())
+        assert names == ["mailfront", "smtp_auth", "smtpproxy"], names
+        assert all(c[1] == [uid] * 4 for c in procs.values()), procs
+        backend = next(p for p, c in procs.items() if c[0] == "mailfront")
+        environ = dict(item.split(b"=", 1) for item in
+                       open(f"/proc/{backend}/environ", "rb").read().split(b"\0") if b"=" in item)
+        assert environ[b"SSL_PROTOCOL"].startswith(b"TLSv1.")
+        assert environ[b"SSL_CIPHER"]
+        assert environ[b"AUTHUSER"] == a.user.encode()
+        assert b"SMTPAUTH_HANDOFF" not in environ
+        assert a.password.encode() not in b"".join(environ.values())
+
+
+def wait_for_no_session(s):
+    """Every process of the session is gone (tcpserver reaped the last)."""
+    deadline = time.monotonic() + TIMEOUT
+    while descendants(s.proc.pid):
+        assert time.monotonic() < deadline, [credentials(p) for p in descendants(s.proc.pid)]
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x16\x03\x01\x00\x05hello", b"GET / HTTP/1.0\r\n\r\n",
+                                     bytes(range(256)) * 8],
+                         ids=["disconnect", "truncated-hello", "http", "binary"])
+def test_handshake_garbage_or_disconnect_leaves_nothing_behind(server, tls_env, garbage):
+    s = server(env=tls_env)
+    with s.connect() as c:
+        c.reply()
+        c.send("STARTTLS\r\n")
+        assert c.reply().code == 220
+        c.sock.sendall(garbage)
+    s.sessions_ended(1)
+    wait_for_no_session(s)
+    assert "tls handshake failed" in s.log()
+    # The server still works.
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
+        assert client.noop()[0] == 250
+
+
+def test_disconnect_in_the_middle_of_an_implicit_handshake(server, tls_env):
+    s = server(env=dict(tls_env, SMTPS="1"))
+    # The first bytes of a real ClientHello, then the client vanishes.
+    context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    half = context.wrap_bio(incoming, outgoing, server_hostname=LOCAL_HOST)
+    with pytest.raises(ssl.SSLWantReadError):
+        half.do_handshake()
+    hello = outgoing.read()
+    with socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) as sock:
+        sock.sendall(hello[: len(hello) // 2])
+    s.sessions_ended(1)
+    wait_for_no_session(s)
+
+
+def test_client_closing_after_quit_ends_every_tls_process(server, passwd_file, tls_env, client_context):
+    s = server(env=dict(tls_env, SMTPS="1"))
+    a = passwd_file.plain
+    with smtplib.SMTP_SSL("127.0.0.1", s.port, timeout=TIMEOUT, context=client_context) as client:
+        client.login(a.user, a.password)
+        client.sendmail("alice@example.org", ["someone@remote.example"], b"Subject: x\r\n\r\nhi\r\n")
+    log = s.sessions_ended(1)
+    wait_for_no_session(s)
+    assert re.search(r"^tcpserver: end \d+ status 0$", log, re.M), log
