@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
         FdChannel(0, 1).write_all("421 4.3.0 Mail service misconfigured\r\n", std::chrono::seconds(10));
         return exit_temporary;
     }
-    if (!config.auth.enabled) exec_chain(chain);
+    // Nothing to do here: neither AUTH nor TLS.
+    if (!config.auth.enabled && !config.tls.enabled()) exec_chain(chain);
 
     ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a death
     FdChannel client(0, 1);

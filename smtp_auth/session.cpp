@@ -55,6 +55,7 @@ void Session::remember_greeting_line(std::string_view raw) {
 }
 
 bool Session::auth_allowed() const {
+    if (!config_.auth.enabled) return false;
     return tls_ == nullptr || tls_info_ || config_.tls.allow_plaintext_auth;
 }
 
@@ -121,6 +122,11 @@ SessionEnd Session::run() {
             } else {
                 if (!reply("220 2.0.0 Ready to start TLS\r\n") || !start_tls()) return closed(1);
             }
+        } else if (verb == "AUTH" && !config_.auth.enabled) {
+            // Answered here all the same: the line may carry a password,
+            // which has no business in the handoff.
+            ok = reply("502 5.5.1 AUTH not available\r\n");
+            reader_.wipe_consumed();
         } else if (verb == "AUTH" && !auth_allowed()) {
             ok = reply("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
         } else if (verb == "AUTH") {

@@ -373,3 +373,15 @@ TEST_CASE("without a certificate STARTTLS is not ours: the backend answers it") 
     CHECK(r.end.handoff.pending == "STARTTLS\r\n");
     CHECK(r.replies.find("STARTTLS") == std::string::npos);
 }
+
+TEST_CASE("SMTPAUTH=- with a certificate: STARTTLS only, and AUTH never reaches the backend") {
+    FakeTls tls;
+    const auto r = run({"EHLO c\r\nSTARTTLS\r\n", "EHLO c\r\nAUTH PLAIN " + plain_alice + "\r\nMAIL FROM:<>\r\n"},
+                       tls_config("-"), false, &tls);
+    CHECK(r.replies.ends_with("220 2.0.0 Ready to start TLS\r\n250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                              "502 5.5.1 AUTH not available\r\n"));
+    REQUIRE(r.end.kind == SessionEnd::Kind::handoff);
+    CHECK_FALSE(r.end.user);
+    CHECK(r.checked.empty());
+    CHECK(r.backend_input == "MAIL FROM:<>\r\n");
+}
