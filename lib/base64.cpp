@@ -11,6 +11,13 @@ bool is_alphabet(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            c == '+' || c == '/';
 }
+
+unsigned value_of(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
 }  // namespace
 
 std::string base64_encode(std::string_view data) {
@@ -39,6 +46,12 @@ bool base64_decode(std::string_view text, std::string& out) {
         }
     }
     if (text.empty()) return true;
+    // The bits under the padding must be zero (RFC 4648 3.5): one spelling
+    // per value.
+    if (padding != 0) {
+        const unsigned last = value_of(static_cast<unsigned char>(text[text.size() - padding - 1]));
+        if ((last & (padding == 1 ? 0x03u : 0x0fu)) != 0) return false;
+    }
     out.resize(text.size() / 4 * 3);
     // EVP_DecodeBlock decodes the padding as zero bits and counts them.
     const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),

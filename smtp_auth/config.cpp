@@ -144,8 +144,10 @@ std::string Config::ehlo_reply(bool offer_starttls, bool offer_auth) const {
         }
         reply += "\r\n";
     }
-    // Every line continues but the last (REFERENCE 7.08).
-    reply[reply.rfind("250-") + 3] = ' ';
+    // Every line continues but the last (REFERENCE 7.08). The last line
+    // starts after the CRLF before the final one.
+    const auto before_last = reply.rfind("\r\n", reply.size() - 3);
+    reply[(before_last == std::string::npos ? 0 : before_last + 2) + 3] = ' ';
     return reply;
 }
 

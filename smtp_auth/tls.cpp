@@ -74,7 +74,10 @@ public:
     void run() {
         for (;;) {
             net_events_ = plain_events_ = 0;
-            const bool moved = client_to_session() | session_to_client();
+            // Both directions get their turn, whatever the first one did.
+            const bool from_client = client_to_session();
+            const bool from_session = session_to_client();
+            const bool moved = from_client || from_session;
             if (to_client_closed_ && to_session_closed_) return;
             if (!moved && !wait()) return;
         }

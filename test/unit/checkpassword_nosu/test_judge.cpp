@@ -60,7 +60,8 @@ TEST_CASE("passwd file: wrong passwords and unknown users refused") {
     for (const auto& [user, pw] : {std::pair{"alice", "Secret"}, {"bob", "bobpW"},
                                    {"yves", "wrong-one"}, {"bea", "beapw "}, {"mike", "x"},
                                    {"nosuch", "secret"}}) {
-        CAPTURE(user);
+        const std::string_view shown = user;  // clang cannot capture a structured binding
+        CAPTURE(shown);
         const Verdict v = attempt(file, user, pw);
         CHECK(v.exit_code == 1);
         CHECK(v.reason.find(user) != std::string::npos);

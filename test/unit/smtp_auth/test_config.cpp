@@ -66,6 +66,9 @@ TEST_CASE("the EHLO reply ends with the AUTH line") {
     CHECK(c.ehlo_reply(true, false) == "250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
     // Neither: the last configured line closes it.
     CHECK(c.ehlo_reply(false, false) == "250-mx\r\n250 PIPELINING\r\n");
+    // Found by fuzzing: "250-" inside the text of the last line.
+    c.ehlo_lines = "250-mx\r\n250-SEE 250-CODES\r\n";
+    CHECK(c.ehlo_reply(false, false) == "250-mx\r\n250 SEE 250-CODES\r\n");
 }
 
 TEST_CASE("host names from the environment are sanitized") {
