@@ -1,17 +1,26 @@
 // The whole smtp_auth dialogue against a hostile client. The input is what
-// the client sends; bytes taken from its end choose the settings (SMTPAUTH,
+// the client sends; octets taken from its end choose the settings (SMTPAUTH,
 // STARTTLS or implicit TLS and how they fare, end of file or timeout, a
 // write that fails) and how the client's bytes are cut into reads, so lines
-// split at any place (a cut size of 255 floods the line instead). The verifier accepts alice/secret only ("temp" is a
-// temporary failure), and runs no process.
+// split at any place (a cut size of 255 floods the line instead). The
+// verifier accepts alice/secret only ("temp" is a temporary failure) and
+// runs no process.
+//
+// Layout, from the end: the settings octet (SMTPAUTH index in the low three
+// bits: "", "+cram", "!", "!+cram", "cram", "!cram", "-", ""; 0x08 TLS, 0x10
+// implicit TLS, 0x20 AUTH_PLAINTEXT, 0x40 certificate unusable, 0x80
+// handshake fails), then the octet with 0x01 timeout at the end instead of
+// end of file and, above it, 126 + 2k (k = 1..64) makes write k fail; then
+// one cut size per read.
 //
 // Checked: every reply is whole CRLF lines "DDD-" ... "DDD "; the session
 // ends, after a bounded number of replies; nothing is read or written after
 // a write failed; no more than AUTH_TRIES 535s; only good credentials
-// authenticate, never without TLS when TLS is required first; with
-// authentication required there is no unauthenticated handoff; what is
-// handed off is within the bounds of lib/handoff.hpp, encodes, decodes to
-// itself, and is exactly the tail of the client's bytes from a line start.
+// authenticate, never without TLS when TLS is required first, never with
+// SMTPAUTH=-; with authentication required there is no unauthenticated
+// handoff; what is handed off is within the bounds of lib/handoff.hpp,
+// encodes, decodes to itself, and is exactly the tail of the client's bytes
+// from a line start (or from where TLS started).
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -102,7 +111,7 @@ public:
     int reads_after_end = 0;
 
 private:
-    static constexpr std::size_t max_flood = 65536;
+    static constexpr std::size_t max_flood = 5 * 4096;  // past the 12288-octet limit
     FuzzedDataProvider& input_;
     std::size_t flooded_ = 0;
     bool timeout_at_end_;
@@ -149,7 +158,7 @@ private:
 };
 
 Config make_config(std::uint8_t settings) {
-    static constexpr const char* smtpauth[] = {"", "+cram", "!", "!+cram", "cram", "!cram", "", ""};
+    static constexpr const char* smtpauth[] = {"", "+cram", "!", "!+cram", "cram", "!cram", "-", ""};
     Config c;
     c.host = "mx.example";
     c.greeting = "220 mx.example ESMTP\r\n";
@@ -158,7 +167,8 @@ Config make_config(std::uint8_t settings) {
     c.fail_delay = std::chrono::seconds(0);
     c.max_failures = 3;
     c.remote_ip = "192.0.2.1";
-    if (settings & 0x08) {
+    // SMTPAUTH=- without a certificate execs the chain at once: no dialogue.
+    if ((settings & 0x08) || !c.auth.enabled) {
         c.tls.cert_file = "cert.pem";
         c.tls.implicit = (settings & 0x10) != 0;
         c.tls.allow_plaintext_auth = (settings & 0x20) != 0;
@@ -262,6 +272,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(!client.write_failed);
         if (end.user) {
             FUZZ_CHECK(*end.user == "alice");
+            FUZZ_CHECK(config.auth.enabled);
             FUZZ_CHECK(client.replies.back().starts_with("235 "));
             FUZZ_CHECK(verifier.calls >= 1);
             if (with_tls && !config.tls.allow_plaintext_auth) FUZZ_CHECK(end.tls.has_value());
