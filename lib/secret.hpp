@@ -10,7 +10,7 @@ namespace smtpauth {
 void wipe(void* data, std::size_t size) noexcept;
 void wipe(std::string& s) noexcept;
 
-// Constant time in the contents; the length of the inputs is not secret.
+// Constant time in the contents and in the lengths of the inputs.
 bool equal_constant_time(std::string_view a, std::string_view b) noexcept;
 
 // A string that holds a password, a digest or decoded SASL data. Its storage

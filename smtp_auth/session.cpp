@@ -138,6 +138,8 @@ SessionEnd Session::run() {
                     return end_status_ == LineReader::Status::line ? closed(1) : ended_by(end_status_);
                 case AuthResult::failure:
                     if (failures_ >= config_.max_failures) {
+                        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " too many failed logins from " +
+                                                  config_.remote_ip + ": closing");
                         reply("421 4.7.0 Too many failed authentication attempts\r\n");
                         return closed(1);
                     }

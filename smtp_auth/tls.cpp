@@ -177,11 +177,10 @@ private:
             if (n > 0) break;
             if (errno != EINTR) return false;
         }
-        // The session side closed completely (smtpproxy exited): whatever
-        // the client still sends has nowhere to go.
-        if ((p[2].revents & POLLHUP) && up_.empty()) {
-            client_eof_ = session_eof_ = true;
-        }
+        // Everything the session said has been read and it has closed its
+        // end completely (smtpproxy exited): what the client still sends
+        // has nowhere to go, so do not wait for the client to hang up.
+        if (session_eof_ && up_.empty() && (p[2].revents & POLLHUP)) client_eof_ = true;
         return true;
     }
 

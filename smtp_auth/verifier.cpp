@@ -44,7 +44,8 @@ bool write_all(int fd, std::string_view data) {
     return true;
 }
 
-// Waits up to `timeout` for the child; kills it if it is still there.
+// Waits up to `timeout` for the child; kills its process group if it is
+// still there.
 // Returns the wait status, or -1 after a timeout.
 int wait_with_timeout(pid_t pid, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -72,7 +73,7 @@ int wait_with_timeout(pid_t pid, std::chrono::seconds timeout) {
     while ((r = ::waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
     }
     if (r == pid) return status;
-    ::kill(pid, SIGKILL);
+    ::kill(-pid, SIGKILL);
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     return -1;
@@ -105,6 +106,8 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     const pid_t pid = ::fork();
     if (pid < 0) return {K::temporary, "fork failed"};
     if (pid == 0) {
+        // A group of its own, so that a timeout kills whatever it started.
+        ::setpgid(0, 0);
         ::signal(SIGPIPE, SIG_DFL);
         ::dup2(devnull.fd, 0);
         ::dup2(devnull.fd, 1);
@@ -118,6 +121,7 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
         log_line("smtp_auth", "unable to run checker " + escape_for_log(program_) + ": " + why);
         ::_exit(111);
     }
+    ::setpgid(pid, pid);  // also here: no race with the child's own call
     pipe_read.reset();
     // At most 512 octets: the pipe holds them all, so this never blocks.
     const bool written = write_all(pipe_write.fd, payload.view());

@@ -404,3 +404,268 @@ def queue(workdir, test_account, request):
         (path / sub).mkdir()
         os.chown(path / sub, uid, gid)
     return Queue(path)
+
+
+# --- chains with other parts, and the processes of their sessions -------
+#
+# The fault, security and soak tests need a chain whose checker or backend
+# is replaced (by a wrapper around the real one, or by a fake for faults no
+# real program produces on demand), and need to see every process a session
+# started: to count them, read their uids and CPU time, and check that none
+# is left behind, not even as a zombie.
+
+MAILFRONT = ("mailfront", "smtp", "{backend}", "accept-sender", "relayclient")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    name: str
+    state: str      # R, S, D, Z, T...
+    cpu: float      # user + system seconds
+    start: int      # clock ticks after boot: tells a reused pid apart
+    uids: tuple     # real, effective, saved, filesystem
+
+    def __str__(self):
+        return f"{self.name}[{self.pid}] state {self.state} uid {self.uids[1]} cpu {self.cpu:.2f}s"
+
+
+def read_process(pid):
+    """The process PID as /proc shows it, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    uids = next((tuple(int(u) for u in line.split()[1:])
+                 for line in status.splitlines() if line.startswith("Uid:")), ())
+    return Process(pid=pid, ppid=int(fields[1]), name=name, state=fields[0],
+                   cpu=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+                   start=int(fields[19]), uids=uids)
+
+
+def all_processes():
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            p = read_process(int(entry.name))
+            if p:
+                out[p.pid] = p
+    return out
+
+
+class SessionProcesses:
+    """The processes of a server's sessions: tcpserver's descendants, and
+    anything carrying the server's tag in its environment (a process that
+    left the tree, reparented to init, still has it). A thread looks every
+    `interval` seconds so that short-lived processes are seen too."""
+
+    def __init__(self, server, tag, interval=0.02):
+        self.server = server
+        self.tag = f"SMTPAUTH_E2E_TAG={tag}".encode()
+        self.tagged = {}     # (pid, start) -> carries the tag
+        self.seen = {}       # (pid, start) -> Process, every session process ever seen
+        self.most = 0        # most session processes alive at one time
+        self.interval = interval
+        self._stop = False
+        self._thread = None
+
+    def _carries_tag(self, p):
+        key = (p.pid, p.start)
+        if key not in self.tagged:
+            try:
+                environ = Path(f"/proc/{p.pid}/environ").read_bytes()
+            except OSError:
+                environ = b""  # gone, or a zombie: it has no environment left
+            self.tagged[key] = self.tag in environ.split(b"\0")
+        return self.tagged[key]
+
+    def current(self):
+        """{pid: Process} of the session processes alive (or zombie) now."""
+        procs = all_processes()
+        root = self.server.proc.pid if self.server.proc else None
+        children = {}
+        for p in procs.values():
+            children.setdefault(p.ppid, []).append(p.pid)
+        found = {}
+        todo = list(children.get(root, []))
+        while todo:
+            pid = todo.pop()
+            found[pid] = procs[pid]
+            todo.extend(children.get(pid, []))
+        for p in procs.values():
+            if p.pid != root and p.pid not in found and (
+                    (p.pid, p.start) in self.seen or self._carries_tag(p)):
+                found[p.pid] = p
+        for p in found.values():
+            self.seen[(p.pid, p.start)] = p
+        self.most = max(self.most, len(found))
+        return found
+
+    def start(self):
+        import threading
+
+        def sample():
+            while not self._stop:
+                self.current()
+                time.sleep(self.interval)
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop = True
+        if self._thread:
+            self._thread.join()
+
+    def names(self):
+        return sorted(p.name for p in self.current().values())
+
+    def wait_for_names(self, wanted, timeout=TIMEOUT):
+        """Waits until the names of the session processes are `wanted`
+        (a sorted list), or include it (a set); returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            names = self.names()
+            if (names == wanted if isinstance(wanted, list) else wanted <= set(names)):
+                return names
+            assert time.monotonic() < deadline, f"processes {names}, not {wanted}"
+            time.sleep(0.02)
+
+    def cpu_during(self, seconds):
+        """CPU seconds the session processes use in the next `seconds`."""
+        before = self.current()
+        time.sleep(seconds)
+        after = self.current()
+        used = 0.0
+        for pid, p in after.items():
+            old = before.get(pid)
+            used += p.cpu - (old.cpu if old and old.start == p.start else 0.0)
+        return used
+
+    def leftovers(self, timeout=TIMEOUT):
+        """Waits up to `timeout` for every session process to be gone and
+        reaped; returns those still there (zombies included)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = list(self.current().values())
+            if not left or time.monotonic() > deadline:
+                return left
+
+    def assert_all_gone(self, timeout=TIMEOUT):
+        left = self.leftovers(timeout)
+        assert not left, "left behind: " + ", ".join(map(str, left))
+
+    def kill_all(self):
+        """Teardown: SIGKILL whatever of ours survived a failed test."""
+        for p in self.current().values():
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class Chain(Server):
+    """A Server whose checker, backend and tcpserver options can be chosen:
+
+        tcpserver OPTIONS 127.0.0.1 PORT smtp_auth CHECKER
+            setuidgid smtpauth-test smtpproxy BACKEND...
+
+    CHECKER defaults to checkpassword_nosu, BACKEND to mailfront as in
+    Server. `processes` follows the sessions' processes."""
+
+    def __init__(self, bin_dir, workdir, name, env, rules, checker, backend_argv,
+                 tcpserver_options, watch_interval=0.02):
+        tag = secrets.token_hex(8)
+        super().__init__(bin_dir, workdir, name, None, dict(env, SMTPAUTH_E2E_TAG=tag), (), rules)
+        self.checker = str(checker or bin_dir / "checkpassword_nosu")
+        self.backend_argv = [str(a) for a in backend_argv]
+        self.tcpserver_options = list(tcpserver_options)
+        self.processes = SessionProcesses(self, tag, watch_interval)
+
+    def command(self):
+        env = [f"{k}={v}" for k, v in self.env.items()]
+        rules = ["-x", str(self.rules)] if self.rules else []
+        return (["env", "-i", *env,
+                 "tcpserver", "-v", "-R", "-H", "-l", LOCAL_HOST, *self.tcpserver_options,
+                 *rules, "127.0.0.1", str(self.port),
+                 str(self.bin_dir / "smtp_auth"), self.checker,
+                 "setuidgid", TEST_ACCOUNT,
+                 str(self.bin_dir / "smtpproxy"), *self.backend_argv])
+
+    def start(self):
+        super().start()
+        self.processes.start()
+        return self
+
+
+@pytest.fixture
+def chain(bin_dir, workdir, test_account, passwd_file, request):
+    """Factory: chain(env={...}, checker=PATH, backend=NAME, backend_argv=[...],
+    tcpserver_options=[...], rules=CDB, checkpassword_file=True,
+    watch_interval=SECONDS) starts a Chain. backend names mailfront's
+    backend (echo, queuedir); backend_argv replaces the whole backend
+    command; watch_interval is how often the session processes are looked
+    at. At teardown: crashes in the log fail the test, and session
+    processes still alive are killed."""
+    started = []
+
+    def start(env=None, checker=None, backend="echo", backend_argv=None,
+              tcpserver_options=(), rules=None, checkpassword_file=True, watch_interval=0.02):
+        full_env = {"PATH": PATH, "AUTH_DELAY": "0"}
+        if checkpassword_file:
+            full_env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
+        if backend_argv is None:
+            backend_argv = [a.format(backend=backend) for a in MAILFRONT]
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
+        c = Chain(bin_dir, workdir, name, full_env, rules, checker, backend_argv,
+                  tcpserver_options, watch_interval)
+        started.append(c)
+        return c.start()
+
+    yield start
+    troubles = [t for c in started for t in c.troubles()]
+    for c in started:
+        c.stop()
+        c.processes.stop()
+        c.processes.kill_all()
+    if troubles:
+        pytest.fail("a program crashed:\n" + "\n".join(troubles), pytrace=False)
+
+
+def deliver(server, account, body=b"Subject: check\r\n\r\nhello\r\n",
+            sender="alice@example.org", recipient="someone@remote.example"):
+    """A whole session: login, one message to a remote recipient (which
+    needs the login), QUIT. Asserts every reply; returns the replies."""
+    with server.connect() as c:
+        replies = [c.reply()]
+        replies.append(c.command("EHLO client.test.example"))
+        replies.append(c.command("AUTH PLAIN " + plain_response(account.user, account.password)))
+        replies.append(c.command(f"MAIL FROM:<{sender}>"))
+        replies.append(c.command(f"RCPT TO:<{recipient}>"))
+        replies.append(c.command("DATA"))
+        c.send(body + b".\r\n")
+        replies.append(c.reply())
+        replies.append(c.command("QUIT"))
+        assert [r.code for r in replies] == [220, 250, 235, 250, 250, 354, 250, 221], replies
+        assert c.is_closed()
+    return replies
+
+
+@pytest.fixture
+def backend_dir(workdir, test_account, request):
+    """A folder the unprivileged backend may write into (recordings)."""
+    uid, gid = test_account
+    path = workdir / ("backend-" + re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name))
+    path.mkdir()
+    os.chown(path, uid, gid)
+    return path
