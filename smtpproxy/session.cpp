@@ -1,109 +1,188 @@
 #include "session.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <exception>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
-
-#include <boost/asio.hpp>
-#include <boost/asio/redirect_error.hpp>
 
 #include "log.hpp"
+#include "pump.hpp"
 #include "reply_reader.hpp"
 
 namespace smtpauth {
 
 namespace {
 
-namespace asio = boost::asio;
-using asio::awaitable;
-using asio::redirect_error;
-using asio::use_awaitable;
-using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view program = "smtpproxy";
-constexpr std::size_t buffer_size = 64 * 1024;
 constexpr std::string_view backend_failed = "421 4.3.0 backend failed\r\n";
 constexpr std::string_view backend_closed = "421 4.3.0 backend closed the connection\r\n";
+// How large a pipe to PROG grows once the client sends faster than PROG
+// reads: fewer, larger moves. Not more, and not before: the pipes of an
+// account count against a limit (sysctl fs.pipe-user-pages-soft, 64 MiB by
+// default), past which the kernel gives its new pipes two pages.
+constexpr int grown_pipe_size = 256 * 1024;
+// Without a pidfd (kernels before 5.3), how often to look whether PROG is gone.
+constexpr auto reap_interval = std::chrono::seconds(1);
+
+// A descriptor that becomes readable when process `pid` exits; -1 where the
+// kernel has none (before 5.3).
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+void set_nonblocking(int fd) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags != -1) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// Milliseconds from now until `t` for poll(2), rounded up, at least 0.
+int ms_until(Clock::time_point t, Clock::time_point now) {
+    if (t <= now) return 0;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
+    return static_cast<int>(std::min<long long>(ms, 24 * 3600 * 1000));
+}
+
+// Hang-ups are how sessions end; anything else is logged.
+void log_unexpected(int error, std::string_view doing) {
+    if (error == 0 || error == EPIPE || error == ECONNRESET || error == EBADF) return;
+    log_line(program, std::string(doing) + ": " + std::strerror(error));
+}
+
+// A pipe the relay writes into: how full it is, for the pacing (see Pacer),
+// and its growth.
+struct PipeGauge {
+    explicit PipeGauge(int fd) : fd_(fd) {
+        struct stat st {};
+        is_pipe_ = ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+        grown_ = !is_pipe_;
+    }
+    bool is_pipe() const { return is_pipe_; }
+    std::size_t bytes_in() const {
+        int n = 0;
+        if (::ioctl(fd_, FIONREAD, &n) == -1 || n < 0) return 0;
+        return static_cast<std::size_t>(n);
+    }
+    // Once: true if the pipe has become larger.
+    bool grow() {
+        if (grown_) return false;
+        grown_ = true;
+        const int before = ::fcntl(fd_, F_GETPIPE_SZ);
+        return before > 0 && ::fcntl(fd_, F_SETPIPE_SZ, grown_pipe_size) > before;
+    }
+
+private:
+    int fd_;
+    bool is_pipe_ = false;
+    bool grown_ = false;
+};
+
+// One direction of the relay and what it waits for. Its descriptors are
+// the session's, closed only once the direction is done.
+struct Direction {
+    Direction(const int& from_fd, const int& to_fd, std::string first, std::string_view name)
+        : from(from_fd), to(to_fd), pump(from_fd, to_fd, std::move(first)), gauge(to_fd),
+          what(name) {}
+
+    enum class Wait { none, read, write, pause };
+
+    bool moving() const { return open && wait == Wait::none; }
+    bool pausing() const { return open && wait == Wait::pause; }
+
+    const int& from;
+    const int& to;
+    Pump pump;
+    PipeGauge gauge;
+    Pacer pacer;
+    std::string_view what;
+    bool open = true;
+    Wait wait = Wait::none;
+    Clock::time_point resume;  // of a pause
+    std::size_t full = 0;      // bytes in the pipe when the pause began
+};
 
 struct Session {
-    explicit Session(asio::io_context& io, pid_t backend_pid, Clock::duration timeout)
-        : client_in(io), client_out(io), backend_in(io), backend_out(io),
-          child_signal(io, SIGCHLD), watchdog(io), pid(backend_pid), idle_timeout(timeout) {}
+    Session(int in, int out, const Backend& b, Clock::duration timeout)
+        : client_in(in), client_out(out), backend_in(b.input), backend_out(b.output),
+          pid(b.pid), idle_timeout(timeout) {}
 
-    asio::posix::stream_descriptor client_in;    // bytes from the client
-    asio::posix::stream_descriptor client_out;   // bytes to the client
-    asio::posix::stream_descriptor backend_in;   // PROG's stdin
-    asio::posix::stream_descriptor backend_out;  // PROG's stdout
-    asio::signal_set child_signal;
-    asio::steady_timer watchdog;
+    ~Session() {
+        close_streams();
+        close_fd(pidfd);
+    }
+
+    int client_in;    // bytes from the client
+    int client_out;   // bytes to the client
+    int backend_in;   // PROG's stdin
+    int backend_out;  // PROG's stdout
+    int pidfd = -1;   // readable once PROG has exited
     const pid_t pid;
     std::optional<int> wait_status;  // set once PROG is reaped
     const Clock::duration idle_timeout;
     Clock::time_point deadline;
 
-    bool replaying = false;
     bool replay_failed = false;
-    bool input_done = false;   // nothing more goes from the client to PROG
-    bool output_done = false;  // nothing more goes from PROG to the client
     bool timed_out = false;
-    bool finished = false;
-
-    // Every descriptor ends up owned by its stream_descriptor or closed.
-    void attach(int in, int out, const Backend& backend) {
-        error_code first;
-        adopt(client_in, in, first);
-        adopt(client_out, out, first);
-        adopt(backend_in, backend.input, first);
-        adopt(backend_out, backend.output, first);
-        if (first) throw boost::system::system_error(first, "unable to watch a descriptor");
-    }
 
     void moved() { deadline = Clock::now() + idle_timeout; }
 
-    void close_all() {
-        error_code ignored;
-        client_in.close(ignored);
-        client_out.close(ignored);
-        backend_in.close(ignored);
-        backend_out.close(ignored);
+    void close_streams() {
+        close_fd(client_in);
+        close_fd(client_out);
+        close_fd(backend_in);
+        close_fd(backend_out);
     }
 
-    // The session is over when both directions are and PROG has been reaped.
-    void finish_if_done() {
-        if (finished || !input_done || !output_done || !wait_status) return;
-        finished = true;
-        error_code ignored;
-        watchdog.cancel(ignored);
-        child_signal.cancel(ignored);
-    }
-
-private:
-    static void adopt(asio::posix::stream_descriptor& d, int fd, error_code& first) {
-        error_code ec;
-        d.assign(fd, ec);
-        if (!ec) d.non_blocking(true, ec);
-        if (ec && !d.is_open()) ::close(fd);
-        if (ec && !first) first = ec;
+    // Reaps PROG if it has exited; true once it has been.
+    bool reap() {
+        if (wait_status) return true;
+        int status = 0;
+        pid_t r;
+        do r = ::waitpid(pid, &status, WNOHANG);
+        while (r == -1 && errno == EINTR);
+        if (r == pid) {
+            wait_status = status;
+        } else if (r == -1) {
+            log_line(program, std::string("unable to wait for the backend: ") + std::strerror(errno));
+            wait_status = W_EXITCODE(111, 0);
+        }
+        if (wait_status) close_fd(pidfd);
+        return wait_status.has_value();
     }
 };
 
-// Hang-ups and our own closing are how sessions end; anything else is logged.
-void log_unexpected(const error_code& ec, std::string_view doing) {
-    if (!ec || ec == asio::error::eof || ec == asio::error::operation_aborted ||
-        ec == asio::error::bad_descriptor || ec == asio::error::broken_pipe ||
-        ec == asio::error::connection_reset)
-        return;
-    log_line(program, std::string(doing) + ": " + ec.message());
+// Waits until `fd` is ready for `events` or the session's deadline passes;
+// false on timeout.
+bool wait_for(Session& s, int fd, short events) {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        const int n = ::poll(&p, 1, ms_until(s.deadline, Clock::now()));
+        if (n > 0) return true;
+        if (n == 0) return false;
+        if (errno != EINTR) return true;  // the next read or write says what is wrong
+    }
 }
 
 // ---- replay ---------------------------------------------------------------
@@ -120,221 +199,229 @@ Replayed failure(std::string_view for_client) { return {false, std::string(for_c
 // Reads PROG's next reply, which the client must not see: it has already had
 // smtp_auth's. Only a 2xx may be hidden; any other reply ends the session and
 // goes to the client. Bytes read past the reply's end are left in `rest`.
-awaitable<Replayed> hide_reply(Session& s, std::string_view what, std::string& rest) {
+Replayed hide_reply(Session& s, std::string_view what, std::string& rest) {
     s.moved();  // a whole reply within the timeout, however it trickles in
     ReplyReader reader;
-    std::vector<char> data(buffer_size);
+    char data[8192];
     for (;;) {
-        error_code ec;
-        const std::size_t n = co_await s.backend_out.async_read_some(
-            asio::buffer(data), redirect_error(use_awaitable, ec));
-        if (s.timed_out) co_return failure("");  // the watchdog has logged it
-        if (ec) {
-            if (ec == asio::error::eof)
+        if (!wait_for(s, s.backend_out, POLLIN)) {
+            s.timed_out = true;
+            log_line(program, "timeout waiting for the backend's reply");
+            return failure("");
+        }
+        ssize_t n;
+        do n = ::read(s.backend_out, data, sizeof data);
+        while (n == -1 && errno == EINTR);
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (n <= 0) {
+            if (n == 0)
                 log_line(program, "backend closed its output before its " + std::string(what));
             else
                 log_line(program, "unable to read the backend's " + std::string(what) + ": " +
-                                      ec.message());
-            co_return failure(backend_closed);
+                                      std::strerror(errno));
+            return failure(backend_closed);
         }
-        const std::string_view chunk(data.data(), n);
+        const std::string_view chunk(data, static_cast<std::size_t>(n));
         const std::size_t taken = reader.feed(chunk);
         if (reader.garbage()) {
             log_line(program, "backend's " + std::string(what) + " is not an SMTP reply");
-            co_return failure(backend_failed);
+            return failure(backend_failed);
         }
         if (reader.complete()) {
             if (!reader.positive()) {
                 log_line(program, "backend's " + std::string(what) + " has code " +
                                       std::to_string(reader.code()) + ", ending the session");
-                co_return failure(reader.bytes());
+                return failure(reader.bytes());
             }
             rest.assign(chunk.substr(taken));
-            co_return Replayed{true, {}};
+            return Replayed{true, {}};
         }
     }
+}
+
+// Writes all of `data` within the session's deadline; false if it could not.
+bool write_all(Session& s, int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n > 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(s, fd, POLLOUT))
+            continue;
+        return false;
+    }
+    return true;
 }
 
 // Hides PROG's greeting, then sends it the client's HELO/EHLO lines that
 // smtp_auth answered, one at a time, hiding each reply.
-awaitable<Replayed> replay(Session& s, const Handoff& handoff) {
+Replayed replay(Session& s, const Handoff& handoff) {
     std::string rest;
-    Replayed r = co_await hide_reply(s, "greeting", rest);
+    Replayed r = hide_reply(s, "greeting", rest);
     for (const auto& line : handoff.answered) {
-        if (!r.ok) co_return r;
+        if (!r.ok) return r;
         if (!rest.empty()) {
             // It would be taken for the reply to the next line, and every
             // reply after it would be out of step.
             log_line(program, "backend sent a reply nobody asked for");
-            co_return failure(backend_failed);
+            return failure(backend_failed);
         }
         // Should PROG be gone, reading its reply tells how; no need to log here.
-        error_code ignored;
-        co_await asio::async_write(s.backend_in, asio::buffer(line),
-                                   redirect_error(use_awaitable, ignored));
-        r = co_await hide_reply(s, "reply to a replayed HELO/EHLO", rest);
+        s.moved();
+        write_all(s, s.backend_in, line);
+        r = hide_reply(s, "reply to a replayed HELO/EHLO", rest);
     }
     if (r.ok) r.for_client = std::move(rest);
-    co_return r;
+    return r;
 }
 
 // Tells the client why (unless time ran out: then it is told nothing), and
-// leaves PROG to notice its input is gone and exit.
-awaitable<void> end_after_failed_replay(Session& s, std::string for_client) {
+// leaves PROG one timeout to notice its input is gone and exit.
+void end_after_failed_replay(Session& s, const std::string& for_client) {
     s.replay_failed = true;
-    error_code ignored;
-    if (!s.timed_out && !for_client.empty())
-        co_await asio::async_write(s.client_out, asio::buffer(for_client),
-                                   redirect_error(use_awaitable, ignored));
-    s.close_all();
-    s.input_done = s.output_done = true;
-    s.moved();  // PROG gets one timeout to exit
-    s.finish_if_done();
+    if (!s.timed_out && !for_client.empty()) {
+        s.moved();
+        write_all(s, s.client_out, for_client);
+    }
+    s.close_streams();
+    if (s.timed_out) return;
+    s.moved();
+    while (!s.reap()) {
+        const auto now = Clock::now();
+        if (now >= s.deadline) {
+            s.timed_out = true;
+            log_line(program, "timeout: session idle");
+            return;
+        }
+        int wait = ms_until(s.deadline, now);
+        if (s.pidfd < 0) wait = std::min(wait, ms_until(now + reap_interval, now));
+        pollfd p{s.pidfd, POLLIN, 0};
+        ::poll(&p, 1, wait);
+    }
 }
 
 // ---- relay ----------------------------------------------------------------
 
 // The client hears no more from us: EOF, but it may still talk to PROG.
 void end_client_output(Session& s) {
-    error_code ignored;
-    if (!s.client_out.is_open()) return;
-    if (::shutdown(s.client_out.native_handle(), SHUT_WR) == 0) return;
-    s.client_out.close(ignored);  // not a socket: closing is its EOF
+    if (s.client_out < 0) return;
+    if (::shutdown(s.client_out, SHUT_WR) == 0) return;
+    close_fd(s.client_out);  // not a socket: closing is its EOF
 }
 
-// PROG -> client, starting with `first`.
-awaitable<void> backend_to_client(Session& s, std::string first) {
-    error_code ec;
-    if (!first.empty()) {
-        co_await asio::async_write(s.client_out, asio::buffer(first),
-                                   redirect_error(use_awaitable, ec));
-        s.moved();
-    }
-    std::vector<char> data(buffer_size);
-    while (!ec) {
-        const std::size_t n = co_await s.backend_out.async_read_some(
-            asio::buffer(data), redirect_error(use_awaitable, ec));
-        if (ec) {
-            log_unexpected(ec, "unable to read from the backend");
-            break;
+// Moves what `d` can move now, a bounded amount so that the other direction
+// gets its turn; leaves it waiting for something, or closed.
+void advance(Session& s, Direction& d) {
+    for (int turn = 0; turn < 16; ++turn) {
+        switch (d.pump.step()) {
+        case Pump::Step::moved:
+            s.moved();
+            continue;
+        case Pump::Step::eof:
+            d.open = false;
+            return;
+        case Pump::Step::wait_read:
+            d.wait = Direction::Wait::read;
+            return;
+        case Pump::Step::wait_write:
+            if (d.gauge.grow()) continue;
+            if (d.gauge.is_pipe() && d.pacer.pacing()) {
+                d.wait = Direction::Wait::pause;
+                d.resume = Clock::now() + d.pacer.pause();
+                d.full = d.gauge.bytes_in();
+            } else {
+                d.wait = Direction::Wait::write;
+            }
+            return;
+        case Pump::Step::retry_later:
+            d.wait = Direction::Wait::pause;
+            d.resume = Clock::now() + std::chrono::milliseconds(1);
+            d.full = 0;
+            return;
+        case Pump::Step::error:
+            log_unexpected(d.pump.error(), "unable to relay " + std::string(d.what));
+            d.open = false;
+            return;
         }
-        s.moved();
-        co_await asio::async_write(s.client_out, asio::buffer(data.data(), n),
-                                   redirect_error(use_awaitable, ec));
-        log_unexpected(ec, "unable to write to the client");
-        s.moved();
     }
-    // PROG has said all it will, or the client has stopped listening.
-    error_code ignored;
-    s.backend_out.close(ignored);
-    end_client_output(s);
-    s.output_done = true;
-    // A silent client must not keep us once PROG is gone.
-    if (s.wait_status) s.client_in.close(ignored);
-    s.finish_if_done();
 }
 
-// Client -> PROG, starting with `pending`.
-awaitable<void> client_to_backend(Session& s, std::string pending) {
-    error_code ec;
-    if (!pending.empty()) {
-        co_await asio::async_write(s.backend_in, asio::buffer(pending),
-                                   redirect_error(use_awaitable, ec));
-        log_unexpected(ec, "unable to write to the backend");
-        s.moved();
-    }
-    std::vector<char> data(buffer_size);
-    while (!ec) {
-        const std::size_t n = co_await s.client_in.async_read_some(
-            asio::buffer(data), redirect_error(use_awaitable, ec));
-        if (ec) {
-            log_unexpected(ec, "unable to read from the client");
-            break;
-        }
-        s.moved();
-        co_await asio::async_write(s.backend_in, asio::buffer(data.data(), n),
-                                   redirect_error(use_awaitable, ec));
-        log_unexpected(ec, "unable to write to the backend");
-        s.moved();
-    }
-    // The client has said all it will, or PROG has stopped listening.
-    error_code ignored;
-    s.backend_in.close(ignored);  // PROG sees EOF
-    s.client_in.close(ignored);
-    s.input_done = true;
-    s.finish_if_done();
-}
-
-// ---- the session ----------------------------------------------------------
-
-void rethrow(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-}
-
-awaitable<void> serve(Session& s, const std::optional<Handoff>& handoff) {
-    std::string first_output;
-    if (handoff) {
-        s.replaying = true;
-        Replayed r = co_await replay(s, *handoff);
-        s.replaying = false;
-        if (!r.ok) {
-            co_await end_after_failed_replay(s, std::move(r.for_client));
-            co_return;
-        }
-        first_output = std::move(r.for_client);
-    }
+// Both directions at once (PROG may answer pending commands while more of
+// them are still being written to it), until both are done and PROG has
+// been reaped, or nothing has moved for the idle timeout.
+void relay(Session& s, std::string first_output, std::string pending) {
+    Direction up(s.client_in, s.backend_in, std::move(pending), "from the client to the backend");
+    Direction down(s.backend_out, s.client_out, std::move(first_output),
+                   "from the backend to the client");
+    bool input_done = false;   // nothing more goes from the client to PROG
+    bool output_done = false;  // nothing more goes from PROG to the client
     s.moved();
-    // Both directions at once: PROG may answer pending commands while more
-    // of them are still being written to it.
-    const auto executor = co_await asio::this_coro::executor;
-    asio::co_spawn(executor, backend_to_client(s, std::move(first_output)), rethrow);
-    asio::co_spawn(executor, client_to_backend(s, handoff ? handoff->pending : std::string()),
-                   rethrow);
-}
-
-// Reaps PROG when SIGCHLD says it may have exited.
-awaitable<void> watch_backend(Session& s) {
     for (;;) {
-        int status = 0;
-        const pid_t r = ::waitpid(s.pid, &status, WNOHANG);
-        if (r == s.pid) {
-            s.wait_status = status;
-            break;
-        }
-        if (r == -1 && errno != EINTR) {
-            log_line(program, std::string("unable to wait for the backend: ") + std::strerror(errno));
-            s.wait_status = W_EXITCODE(111, 0);
-            break;
-        }
-        error_code ec;
-        co_await s.child_signal.async_wait(redirect_error(use_awaitable, ec));
-        if (ec || s.finished) co_return;  // the session is over
-    }
-    // PROG's output has ended and PROG is gone: stop waiting for the client.
-    if (s.output_done) {
-        error_code ignored;
-        s.client_in.close(ignored);
-    }
-    s.finish_if_done();
-}
+        if (up.moving()) advance(s, up);
+        if (down.moving()) advance(s, down);
 
-// Ends the session when no byte has moved for idle_timeout (during the
-// replay: when PROG has not given a complete reply in time).
-awaitable<void> watch_idle(Session& s) {
-    while (!s.finished) {
-        if (Clock::now() >= s.deadline) {
-            s.timed_out = true;
-            log_line(program, s.replaying ? "timeout waiting for the backend's reply"
-                                          : "timeout: session idle");
-            s.close_all();
-            s.finished = true;
-            error_code ignored;
-            s.child_signal.cancel(ignored);
-            co_return;
+        if (!down.open && !output_done) {
+            // PROG has said all it will, or the client has stopped listening.
+            output_done = true;
+            close_fd(s.backend_out);
+            end_client_output(s);
         }
-        s.watchdog.expires_at(s.deadline);
-        error_code ignored;
-        co_await s.watchdog.async_wait(redirect_error(use_awaitable, ignored));
+        if (output_done && s.reap()) up.open = false;  // a silent client must not keep us
+        if (!up.open && !input_done) {
+            // The client has said all it will, or PROG has stopped listening.
+            input_done = true;
+            close_fd(s.backend_in);  // PROG sees EOF
+            close_fd(s.client_in);
+        }
+        if (input_done && output_done && s.reap()) return;
+
+        // Sleep until a direction can go on, PROG exits, a pause or the
+        // idle timeout ends; not at all while a direction is still moving.
+        auto now = Clock::now();
+        if (!up.moving() && !down.moving() && now >= s.deadline) {
+            s.timed_out = true;
+            log_line(program, "timeout: session idle");
+            return;
+        }
+        pollfd p[3];
+        nfds_t n = 0;
+        Direction* watched[2] = {};
+        for (Direction* d : {&up, &down}) {
+            if (!d->open || (d->wait != Direction::Wait::read && d->wait != Direction::Wait::write))
+                continue;
+            const bool reading = d->wait == Direction::Wait::read;
+            watched[n] = d;
+            p[n++] = {reading ? d->from : d->to, static_cast<short>(reading ? POLLIN : POLLOUT), 0};
+        }
+        const nfds_t child = n;
+        if (!s.wait_status && s.pidfd >= 0) p[n++] = {s.pidfd, POLLIN, 0};
+        auto until = s.deadline;
+        for (const Direction* d : {&up, &down}) {
+            if (d->pausing()) until = std::min(until, d->resume);
+            if (d->moving()) until = now;
+        }
+        if (!s.wait_status && s.pidfd < 0) until = std::min(until, now + reap_interval);
+        const int ready = ::poll(p, n, ms_until(until, now));
+        if (ready == -1 && errno != EINTR) {
+            log_line(program, std::string("unable to wait: ") + std::strerror(errno));
+            s.timed_out = true;  // ends the session as a timeout would
+            return;
+        }
+        now = Clock::now();
+        for (nfds_t i = 0; ready > 0 && i < child; ++i) {
+            if (p[i].revents == 0) continue;
+            if (watched[i]->wait == Direction::Wait::write) watched[i]->pacer.woke();
+            watched[i]->wait = Direction::Wait::none;
+        }
+        if (ready > 0 && child < n && p[child].revents) s.reap();
+        if (!s.wait_status && s.pidfd < 0) s.reap();
+        for (Direction* d : {&up, &down}) {
+            if (!d->pausing() || now < d->resume) continue;
+            if (d->full > 0) d->pacer.drained(d->gauge.bytes_in(), d->full);
+            d->wait = Direction::Wait::none;
+        }
     }
 }
 
@@ -342,21 +429,26 @@ awaitable<void> watch_idle(Session& s) {
 
 int run_session(int client_in, int client_out, const Backend& backend,
                 const std::optional<Handoff>& handoff, Clock::duration idle_timeout) {
-    asio::io_context io;
-    Session s(io, backend.pid, idle_timeout);
-    try {
-        s.attach(client_in, client_out, backend);
-        s.moved();
-        asio::co_spawn(io, watch_backend(s), rethrow);
-        asio::co_spawn(io, watch_idle(s), rethrow);
-        asio::co_spawn(io, serve(s, handoff), rethrow);
-        io.run();
-    } catch (const std::exception& e) {
-        log_line(program, std::string("internal error: ") + e.what());
-        s.close_all();
-        if (!s.wait_status) stop_backend(s.pid);
-        return 111;
+    Session s(client_in, client_out, backend, idle_timeout);
+    for (const int fd : {s.client_in, s.client_out, s.backend_in, s.backend_out})
+        set_nonblocking(fd);
+    s.pidfd = open_pidfd(s.pid);  // none on old kernels: PROG is looked at now and then
+    s.moved();
+
+    std::string first_output;
+    bool ok = true;
+    if (handoff) {
+        Replayed r = replay(s, *handoff);
+        if (!r.ok) {
+            end_after_failed_replay(s, r.for_client);
+            ok = false;
+        } else {
+            first_output = std::move(r.for_client);
+        }
     }
+    if (ok) relay(s, std::move(first_output), handoff ? handoff->pending : std::string());
+    s.close_streams();
+
     if (s.timed_out || !s.wait_status) {
         if (!s.wait_status) stop_backend(s.pid);
         return 111;
