@@ -91,7 +91,11 @@ std::string cram_challenge(std::string_view host) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-    return "<" + std::to_string(::getpid()) + "." + std::to_string(us) + "@" + std::string(host) + ">";
+    // Built by appending: g++ 12 -O3 warns wrongly (-Wrestrict) on a chain of operator+.
+    std::string challenge = "<";
+    challenge.append(std::to_string(::getpid())).append(".").append(std::to_string(us));
+    challenge.append("@").append(host).append(">");
+    return challenge;
 }
 
 std::unique_ptr<SaslMechanism> make_mechanism(Mechanism m, std::string_view host) {

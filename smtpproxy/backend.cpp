@@ -18,7 +18,7 @@ void close_pair(int fds[2]) {
     ::close(fds[1]);
 }
 
-// Whatever descriptors we inherited or opened (asio's, a checker's leftovers)
+// Whatever descriptors we inherited or opened (a pidfd, a checker's leftovers)
 // must not reach PROG.
 void close_on_exec_from_3() {
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;

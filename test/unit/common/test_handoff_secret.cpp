@@ -67,6 +67,20 @@ TEST_CASE("constant-time comparison is an equality test") {
     CHECK_FALSE(equal_constant_time("a", ""));
     CHECK(equal_constant_time(std::string_view("a\0b", 3), std::string_view("a\0b", 3)));
     CHECK_FALSE(equal_constant_time(std::string_view("a\0b", 3), std::string_view("a\0c", 3)));
+    // The shorter input is compared as if zero-padded; the lengths still count.
+    CHECK_FALSE(equal_constant_time("a", std::string_view("a\0", 2)));
+    CHECK_FALSE(equal_constant_time(std::string_view("\0", 1), ""));
+    // Across the 64-byte blocks it works in.
+    const std::string long_secret(200, 's');
+    std::string other = long_secret;
+    CHECK(equal_constant_time(long_secret, other));
+    for (std::size_t at : {0u, 63u, 64u, 127u, 128u, 199u}) {
+        other = long_secret;
+        other[at] = 'S';
+        CHECK_FALSE(equal_constant_time(long_secret, other));
+    }
+    CHECK_FALSE(equal_constant_time(long_secret, long_secret + "s"));
+    CHECK_FALSE(equal_constant_time(long_secret.substr(0, 64), long_secret.substr(0, 65)));
 }
 
 TEST_CASE("Secret wipes its buffer when cleared") {
