@@ -13,6 +13,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "close_connection.hpp"
 #include "config.hpp"
 #include "handoff.hpp"
 #include "log.hpp"
@@ -85,5 +86,6 @@ int main(int argc, char** argv) {
     if (config.tls.enabled()) tls.emplace(config.tls, config.idle_timeout, config.remote_ip);
     const SessionEnd end = Session(config, client, verifier, tls ? &*tls : nullptr).run();
     if (end.kind == SessionEnd::Kind::handoff) hand_off(chain, end);
+    drain_before_close(0, 1);
     return end.exit_code;
 }

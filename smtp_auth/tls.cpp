@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "close_connection.hpp"
 #include "log.hpp"
 
 namespace smtpauth {
@@ -334,6 +335,7 @@ std::optional<TlsInfo> TlsServer::start() {
     } else {
         set_nonblocking(pair[0]);
         TlsRelay(ssl_, pair[0], timeout_).run();
+        drain_before_close(0, 1);
     }
     ::close(pair[0]);
     int status = 0;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "close_connection.hpp"
 #include "log.hpp"
 #include "pump.hpp"
 #include "reply_reader.hpp"
@@ -284,6 +285,7 @@ void end_after_failed_replay(Session& s, const std::string& for_client) {
     if (!s.timed_out && !for_client.empty()) {
         s.moved();
         write_all(s, s.client_out, for_client);
+        drain_before_close(s.client_in, s.client_out);
     }
     s.close_streams();
     if (s.timed_out) return;
@@ -373,7 +375,6 @@ void relay(Session& s, std::string first_output, std::string pending) {
             // The client has said all it will, or PROG has stopped listening.
             input_done = true;
             close_fd(s.backend_in);  // PROG sees EOF
-            close_fd(s.client_in);
         }
         if (input_done && output_done && s.reap()) return;
 
@@ -447,6 +448,7 @@ int run_session(int client_in, int client_out, const Backend& backend,
         }
     }
     if (ok) relay(s, std::move(first_output), handoff ? handoff->pending : std::string());
+    if (ok && !s.timed_out) drain_before_close(s.client_in, s.client_out);
     s.close_streams();
 
     if (s.timed_out || !s.wait_status) {

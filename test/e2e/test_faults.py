@@ -336,6 +336,27 @@ def test_backend_refuses_or_fails_to_greet(chain, backend, passwd_file, mode, ex
     after_fault(s, a, [backend])
 
 
+def test_refusing_backend_ends_without_a_reset(chain, backend, passwd_file):
+    """The client pipelined its commands; they sit unread when smtpproxy
+    gives up on a backend that greets 421. Closing then would reset the
+    connection (and a reset can cost a client the reply it has not read
+    yet): the client gets the 421 and then a clean end of file."""
+    s = start(chain, backend=backend)
+    a = passwd_file.plain
+    backend.set("greet-421")
+    with s.connect() as c:
+        login(c, a)
+        c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n"
+               + "Subject: pipelined\r\n\r\n" + "x" * 4000 + "\r\n.\r\nQUIT\r\n")
+        assert c.reply().lines == ["421 unable to read controls (#4.3.0)"]
+        try:
+            rest = c.sock.recv(4096)
+        except ConnectionResetError:
+            pytest.fail("the connection was reset, not closed")
+        assert c.buffer + rest == b""
+    after_fault(s, a, [backend])
+
+
 def test_missing_backend(chain, passwd_file, workdir):
     s = chain(env=QUICK, backend_argv=[workdir / "no-such-backend"])
     a = passwd_file.plain
