@@ -89,6 +89,14 @@ std::string sanitize_host(std::string_view host) {
     return out;
 }
 
+std::string address_literal(std::string_view ip) {
+    std::string out;
+    for (const char c : ip.substr(0, 64))
+        if (is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':') out += c;
+    if (out.empty()) return out;
+    return (out.find(':') == std::string::npos ? "[" : "[IPv6:") + out + "]";
+}
+
 std::string parse_greeting(std::string_view value) {
     const auto lines = split_reply_lines("GREETING", value);
     std::string out;
@@ -154,7 +162,8 @@ std::string Config::ehlo_reply(bool offer_starttls, bool offer_auth) const {
 Config config_from_environment() {
     Config c;
     c.host = sanitize_host(getenv_or("TCPLOCALHOST", ""));
-    if (c.host.empty()) c.host = sanitize_host(getenv_or("TCPLOCALIP", ""));
+    // "tcpserver -l 0" is the usual way to skip the DNS lookup: no name.
+    if (c.host.empty() || c.host == "0") c.host = address_literal(getenv_or("TCPLOCALIP", ""));
     if (c.host.empty()) c.host = "unknown";
     c.remote_ip = sanitize_host(getenv_or("TCPREMOTEIP", "unknown"));
 

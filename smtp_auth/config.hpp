@@ -30,6 +30,10 @@ AuthPolicy parse_smtpauth(std::string_view value);
 // nothing usable remains.
 std::string sanitize_host(std::string_view host);
 
+// TCPLOCALIP as RFC 5321 lets an address stand for a host name (4.1.3):
+// "[192.0.2.1]", "[IPv6:2001:db8::1]"; "" if nothing usable remains.
+std::string address_literal(std::string_view ip);
+
 // GREETING: one or more lines, every one "220-..." but the last "220 ..."
 // (or "220"). LF or CRLF line ends; a missing final one is added. Returns the
 // reply with CRLF line ends. Throws std::invalid_argument.

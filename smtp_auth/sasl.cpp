@@ -1,8 +1,10 @@
 #include "sasl.hpp"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 
 namespace smtpauth {
 
@@ -91,9 +93,14 @@ std::string cram_challenge(std::string_view host) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
+    // 64 random bits besides: nobody can tell a challenge in advance. (A
+    // failed getrandom leaves pid and time, unique all the same.)
+    std::uint64_t nonce = 0;
+    if (::getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof nonce)) nonce = 0;
     // Built by appending: g++ 12 -O3 warns wrongly (-Wrestrict) on a chain of operator+.
     std::string challenge = "<";
     challenge.append(std::to_string(::getpid())).append(".").append(std::to_string(us));
+    challenge.append(".").append(std::to_string(nonce));
     challenge.append("@").append(host).append(">");
     return challenge;
 }

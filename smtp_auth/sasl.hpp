@@ -52,8 +52,9 @@ protected:
 // `host` names this server in the CRAM-MD5 challenge.
 std::unique_ptr<SaslMechanism> make_mechanism(Mechanism m, std::string_view host);
 
-// The CRAM-MD5 challenge, "<pid.microseconds@host>" as the qmail AUTH patch
-// makes it, with microseconds so that two challenges never repeat.
+// The CRAM-MD5 challenge, "<pid.microseconds.random@host>": the qmail AUTH
+// patch's "<pid.time@host>" with microseconds, so that two challenges never
+// repeat, and 64 random bits, so that none can be foreseen (RFC 2195 2).
 std::string cram_challenge(std::string_view host);
 
 }  // namespace smtpauth

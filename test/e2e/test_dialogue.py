@@ -30,6 +30,16 @@ def test_default_greeting_and_ehlo(server):
         assert c.is_closed()
 
 
+def test_local_address_as_host_name(chain):
+    """With "tcpserver -l 0" there is no local host name: the defaults use the
+    address, written as RFC 5321 lets an address stand for a domain."""
+    s = chain(tcpserver_options=["-l", "0"])
+    with s.connect() as c:
+        assert c.reply().lines == ["220 [127.0.0.1] ESMTP"]
+        assert c.command(EHLO).lines[0] == "250-[127.0.0.1]"
+        assert c.command("QUIT").code == 221
+
+
 def test_greeting_and_ehlo_from_environment(server):
     s = server(env={
         "GREETING": "220-mx.example.org first line\n220 mx.example.org second line",

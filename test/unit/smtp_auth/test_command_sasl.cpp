@@ -86,7 +86,7 @@ TEST_CASE("LOGIN: Username: then Password:, or the user as initial response") {
     CHECK(m->step("x").kind == SaslStep::Kind::done);
 }
 
-TEST_CASE("CRAM-MD5: challenge <pid.time@host>, answer 'user digest'") {
+TEST_CASE("CRAM-MD5: challenge <pid.time.random@host>, answer 'user digest'") {
     auto m = make_mechanism(Mechanism::cram_md5, "mx.example");
     CHECK_FALSE(m->accepts_initial_response());
     auto step = m->start(std::nullopt);

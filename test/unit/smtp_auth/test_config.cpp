@@ -78,6 +78,16 @@ TEST_CASE("host names from the environment are sanitized") {
     CHECK(sanitize_host(std::string(1000, 'a')).size() == 255);
 }
 
+TEST_CASE("a local address stands for the host name as an address literal") {
+    CHECK(address_literal("192.0.2.1") == "[192.0.2.1]");
+    CHECK(address_literal("::1") == "[IPv6:::1]");
+    CHECK(address_literal("2001:db8::25") == "[IPv6:2001:db8::25]");
+    CHECK(address_literal("::ffff:192.0.2.1") == "[IPv6:::ffff:192.0.2.1]");
+    CHECK(address_literal("192.0.2.1\r\n250 x") == "[192.0.2.1250]");  // junk cannot break a line
+    CHECK(address_literal("") == "");
+    CHECK(address_literal("zz") == "");
+}
+
 TEST_CASE("numbers of seconds are bounded") {
     CHECK(parse_seconds("X", "0", std::chrono::seconds(60)).count() == 0);
     CHECK(parse_seconds("X", "60", std::chrono::seconds(60)).count() == 60);
