@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "secret.hpp"
+
 namespace smtpauth {
 
 // Where client bytes come from and go to. Plain file descriptors today; a
@@ -43,9 +45,13 @@ public:
 
     static constexpr std::size_t block_size = 16384;
 
+    // The buffer is reserved whole up front (a kept partial line plus a
+    // block), so that it never moves and leaves no copy of a password behind.
     LineReader(ClientChannel& channel, std::size_t max_line, std::chrono::milliseconds timeout)
-        : channel_(channel), max_line_(max_line), timeout_(timeout) {}
-    ~LineReader() { wipe_consumed(); }
+        : channel_(channel), max_line_(max_line), timeout_(timeout) {
+        buffer_.reserve(max_line + block_size);
+    }
+    ~LineReader() { wipe(buffer_); }
 
     // The next line of at most max_line octets. A longer line is reported
     // once as too_long and skipped up to and including its LF.

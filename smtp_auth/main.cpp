@@ -15,6 +15,7 @@
 
 #include "close_connection.hpp"
 #include "config.hpp"
+#include "descriptors.hpp"
 #include "handoff.hpp"
 #include "log.hpp"
 #include "session.hpp"
@@ -67,6 +68,15 @@ int main(int argc, char** argv) {
     }
     char* const checkprog = argv[1];
     char** const chain = argv + 2;
+
+    // Whatever the launcher left us: the checker is waited for (an ignored
+    // SIGCHLD would reap it behind our back), signals get through, and no
+    // descriptor but 0, 1 and 2 reaches the checker or the chain.
+    ::signal(SIGCHLD, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    close_on_exec_from_3();
 
     Config config;
     try {

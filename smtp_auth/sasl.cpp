@@ -3,6 +3,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -74,10 +75,14 @@ public:
         return {Kind::challenge, credentials_.challenge};
     }
 
-    // "user SP digest"; the user name may hold spaces, the digest cannot.
+    // "user SP digest", the digest 32 hex digits (RFC 2195 2); the user
+    // name may hold spaces, the digest cannot.
     SaslStep step(std::string_view response) override {
         const auto space = response.rfind(' ');
         if (space == std::string_view::npos) return {Kind::malformed};
+        const auto digest = response.substr(space + 1);
+        const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+        if (digest.size() != 32 || !std::all_of(digest.begin(), digest.end(), hex)) return {Kind::malformed};
         credentials_.user.assign(response.substr(0, space));
         credentials_.secret.str().assign(response.substr(space + 1));
         return {Kind::done};

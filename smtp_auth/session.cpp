@@ -16,9 +16,14 @@ namespace {
 constexpr std::string_view reply_too_long = "500 5.5.6 Line too long\r\n";
 constexpr std::string_view reply_timeout = "421 4.4.2 Timeout, closing connection\r\n";
 
-void sleep_for(std::chrono::seconds delay) {
-    timespec t{static_cast<time_t>(delay.count()), 0};
-    while (::nanosleep(&t, &t) != 0) {
+void sleep_until(std::chrono::steady_clock::time_point when) {
+    for (;;) {
+        const auto left = when - std::chrono::steady_clock::now();
+        if (left <= left.zero()) return;
+        const auto s = std::chrono::duration_cast<std::chrono::seconds>(left);
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left - s);
+        timespec t{static_cast<time_t>(s.count()), static_cast<long>(ns.count())};
+        ::nanosleep(&t, nullptr);
     }
 }
 
@@ -129,6 +134,7 @@ SessionEnd Session::run() {
             reader_.wipe_consumed();
         } else if (verb == "AUTH" && !auth_allowed()) {
             ok = reply("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+            reader_.wipe_consumed();  // it may carry a password all the same
         } else if (verb == "AUTH") {
             switch (authenticate(command.argument)) {
                 case AuthResult::success:
@@ -165,10 +171,14 @@ void Session::log_attempt(std::string_view mechanism, const std::string& user, s
                               std::string(outcome));
 }
 
-Session::AuthResult Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why) {
+Session::AuthResult Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why,
+                                    std::chrono::steady_clock::time_point attempted) {
     ++failures_;
     log_attempt(mechanism, user, "rejected (" + std::string(why) + ")");
-    sleep_for(config_.fail_delay);
+    // Every failure is answered AUTH_DELAY after the credentials came in,
+    // however long the check took: an unknown user, whose check is one dummy
+    // hash, looks like a known one whose hash is slower or faster.
+    sleep_until(attempted + config_.fail_delay);
     return reply("535 5.7.8 Authentication credentials invalid\r\n") ? AuthResult::failure : AuthResult::end;
 }
 
@@ -217,10 +227,16 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
     decoded.clear();
 
     Credentials& credentials = mechanism->credentials();
+    const auto attempted = std::chrono::steady_clock::now();
+    const auto fail = [&](std::string_view why) { return refuse(name, credentials.user, why, attempted); };
     if (step.kind == SaslStep::Kind::malformed) return say("501 5.5.2 Malformed authentication data\r\n");
-    if (step.kind == SaslStep::Kind::bad_credentials) return refuse(name, credentials.user, "authorization identity");
-    if (!acceptable_user(credentials.user)) return refuse(name, credentials.user, "bad user name");
-    if (credentials.secret.empty()) return refuse(name, credentials.user, "empty password");
+    if (step.kind == SaslStep::Kind::bad_credentials) return fail("authorization identity");
+    if (!acceptable_user(credentials.user)) return fail("bad user name");
+    if (credentials.secret.empty()) return fail("empty password");
+    // A NUL would end the password on fd 3 early, and what follows it would
+    // be taken for a CRAM-MD5 challenge of the client's choosing: a digest
+    // sniffed elsewhere would then log in.
+    if (credentials.secret.view().find('\0') != std::string_view::npos) return fail("NUL in password");
 
     const Verdict verdict = verifier_.verify(credentials);
     credentials.secret.clear();
@@ -236,7 +252,7 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
         case Verdict::Kind::rejected:
             break;
     }
-    return refuse(name, credentials.user, verdict.detail);
+    return fail(verdict.detail);
 }
 
 }  // namespace smtpauth

@@ -48,7 +48,8 @@ private:
     SessionEnd ended_by(LineReader::Status status);
     void remember_greeting_line(std::string_view raw);
     AuthResult authenticate(std::string_view argument);
-    AuthResult refuse(std::string_view mechanism, const std::string& user, std::string_view why);
+    AuthResult refuse(std::string_view mechanism, const std::string& user, std::string_view why,
+                      std::chrono::steady_clock::time_point attempted);
     void log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome);
 
     const Config& config_;

@@ -175,9 +175,15 @@ private:
     }
 
     bool wait() {
-        pollfd p[3] = {{0, static_cast<short>(net_events_ & POLLIN), 0},
-                       {1, static_cast<short>(net_events_ & POLLOUT), 0},
-                       {plain_, plain_events_, 0}};
+        // poll(2) reports POLLHUP and POLLERR even for a descriptor asked for
+        // no event, at once and every time: such a descriptor is watched
+        // until it has reported them once, then left out, or the loop spins
+        // (a client reset while the session is not reading, say).
+        const auto in = static_cast<short>(net_events_ & POLLIN);
+        const auto out = static_cast<short>(net_events_ & POLLOUT);
+        pollfd p[3] = {{in || !client_hung_up_ ? 0 : -1, in, 0},
+                       {out ? 1 : -1, out, 0},
+                       {plain_events_ || !session_hung_up_ ? plain_ : -1, plain_events_, 0}};
         for (;;) {
             const int n = ::poll(p, 3, static_cast<int>(std::chrono::milliseconds(idle_).count()));
             if (n == 0) {
@@ -187,10 +193,20 @@ private:
             if (n > 0) break;
             if (errno != EINTR) return false;
         }
+        if (!in && (p[0].revents & (POLLHUP | POLLERR))) {
+            client_hung_up_ = true;
+            if (p[0].revents & POLLERR) {
+                // Reset: nothing more comes from the client, and what it
+                // sent is not passed on to a session it can no longer hear.
+                client_eof_ = true;
+                down_.begin = down_.end;
+            }
+        }
+        if (!plain_events_ && (p[2].revents & (POLLHUP | POLLERR))) session_hung_up_ = true;
         // Everything the session said has been read and it has closed its
         // end completely (smtpproxy exited): what the client still sends
         // has nowhere to go, so do not wait for the client to hang up.
-        if (session_eof_ && up_.empty() && (p[2].revents & POLLHUP)) client_eof_ = true;
+        if (session_eof_ && up_.empty() && (session_hung_up_ || (p[2].revents & POLLHUP))) client_eof_ = true;
         return true;
     }
 
@@ -201,6 +217,7 @@ private:
     short net_events_ = 0, plain_events_ = 0;
     bool client_eof_ = false, session_eof_ = false;
     bool to_session_closed_ = false, to_client_closed_ = false;
+    bool client_hung_up_ = false, session_hung_up_ = false;  // seen once, no longer polled
 };
 
 int exit_status(int status) {
@@ -258,6 +275,8 @@ bool TlsServer::prepare() {
     if ((!config_.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, config_.ciphers.c_str()) != 1) ||
         (!config_.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx_, config_.ciphersuites.c_str()) != 1)) {
         log_tls("tls unavailable: bad TLS_CIPHERS or TLS_CIPHERSUITES: " + openssl_error());
+        SSL_CTX_free(ctx_);
+        ctx_ = nullptr;
         return false;
     }
     // The key goes into this connection's SSL object only, so that the
@@ -270,6 +289,8 @@ bool TlsServer::prepare() {
                 escape_for_log(config_.key_file) + ": " + openssl_error());
         SSL_free(ssl_);
         ssl_ = nullptr;
+        SSL_CTX_free(ctx_);
+        ctx_ = nullptr;
         return false;
     }
     return true;

@@ -1,13 +1,14 @@
 #include "backend.hpp"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+
+#include "descriptors.hpp"
 
 namespace smtpauth {
 
@@ -18,19 +19,6 @@ void close_pair(int fds[2]) {
     ::close(fds[1]);
 }
 
-// Whatever descriptors we inherited or opened (a pidfd, a checker's leftovers)
-// must not reach PROG.
-void close_on_exec_from_3() {
-    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-    // Older kernels: the slow way, bounded.
-    rlimit limit{};
-    rlim_t last = 1024;
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
-        last = limit.rlim_cur;
-    if (last > 65536) last = 65536;
-    for (int fd = 3; fd < static_cast<int>(last); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
 // Runs in the child between fork and exec: async-signal-safe calls only.
 [[noreturn]] void become_backend(char* const argv[], int stdin_fd, int stdout_fd,
                                  int exec_error) {
@@ -39,6 +27,8 @@ void close_on_exec_from_3() {
         (void)!::write(exec_error, &e, sizeof e);
         ::_exit(111);
     }
+    // Whatever we inherited or opened (a pidfd, a checker's leftovers)
+    // must not reach PROG.
     close_on_exec_from_3();
     ::setpgid(0, 0);
     ::signal(SIGPIPE, SIG_DFL);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "handoff.hpp"
 #include "idle_timeout.hpp"
 #include "log.hpp"
+#include "secret.hpp"
 #include "session.hpp"
 
 using namespace smtpauth;
@@ -62,10 +64,14 @@ int main(int argc, char* argv[]) {
                       std::to_string(max_idle_timeout.count()));
 
     std::optional<Handoff> handoff;
-    if (const char* value = std::getenv(handoff_variable)) {
+    if (char* value = std::getenv(handoff_variable)) {
         handoff = decode_handoff(value);
+        // What the client pipelined is in there, an AUTH line it sent after
+        // its login included: overwritten where it lies (what
+        // /proc/PID/environ shows), then gone from PROG's environment.
+        wipe(value, std::strlen(value));
+        ::unsetenv(handoff_variable);
         if (!handoff) return refuse(std::string("malformed ") + handoff_variable);
-        ::unsetenv(handoff_variable);  // PROG is no part of the handoff
     }
 
     std::string error;

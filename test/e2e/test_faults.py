@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import time
 
@@ -97,6 +98,12 @@ close-output)
     printf '250 fake\r\n'
     exec 1>&-
     exec cat > "$dir/after-close" ;;
+stop-reading)
+    # FAKE: greets, answers the replayed EHLO, then never reads again.
+    printf '220 fake ESMTP\r\n'
+    read -r line
+    printf '250 fake\r\n'
+    exec sleep 3600 ;;
 record)
     # Real, recorded: what mailfront reads goes to a file too.
     exec /usr/bin/python3 "$dir/record" "$dir/received" "$@" ;;
@@ -670,6 +677,45 @@ def test_tls_relay_passes_on_the_last_reply(chain, passwd_file, tls_env, certifi
                 lost += 1
     assert lost == 0, f"the 221 was lost in {lost} sessions of 20"
     s.processes.assert_all_gone()
+
+
+def test_tls_client_resets_while_the_backend_does_not_read(chain, backend, passwd_file, tls_env,
+                                                          certificate):
+    """The backend stops reading; the client fills every buffer on the way,
+    then resets the connection. The TLS relay, left with bytes for a session
+    that does not take them, must wait for it quietly, not spin on the
+    reset."""
+    env = dict(tls_env, SMTPS="1", SMTP_TIMEOUT="4", SMTPPROXY_TIMEOUT="4")
+    s = start(chain, backend=backend, env=env)
+    backend.set("stop-reading")
+    context = ssl.create_default_context(cafile=str(certificate[0]))
+    context.check_hostname = False
+    a = passwd_file.plain
+    raw = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
+    tls = context.wrap_socket(raw)
+    replies = tls.makefile("rb")
+
+    def reply():
+        while (line := replies.readline())[3:4] == b"-":
+            pass
+        return line
+
+    assert reply().startswith(b"220 ")
+    tls.sendall(f"{EHLO}\r\n".encode())
+    assert reply().startswith(b"250 ")
+    tls.sendall(f"AUTH PLAIN {plain_response(a.user, a.password)}\r\n".encode())
+    assert reply().startswith(b"235 ")
+    tls.sendall(b"MAIL FROM:<alice@example.org>\r\n")
+    tls.settimeout(1)
+    with pytest.raises(TimeoutError):
+        while True:
+            tls.sendall(b"x" * 16384)
+    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    replies.close()
+    tls.close()  # RST
+    time.sleep(0.3)
+    assert_idle(s, 1.0)
+    s.processes.assert_all_gone()  # SMTPPROXY_TIMEOUT ends the backend that does not read
 
 
 # --- slow, split and idle clients --------------------------------------------

@@ -253,13 +253,13 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
             assert {"smtpproxy", "mailfront"} <= {p.name for p in procs.values()}
             for p in list(procs.values()) + [s.processes.server.proc]:
                 assert_no_secret(exposed_texts(p.pid), secrets, getattr(p, "name", "tcpserver"))
-            # The handoff smtpproxy got holds no credentials either.
+            # The handoff smtpproxy got is wiped where /proc shows it (it
+            # would hold whatever the client pipelined, a second AUTH too).
             [proxy] = [p.pid for p in procs.values() if p.name == "smtpproxy"]
             environ = exposed_texts(proxy)["environ"].split(b"\0")
-            [handoff] = [v for v in environ if v.startswith(b"SMTPAUTH_HANDOFF=")]
-            _, lines, pending = handoff.split(b"=", 1)[1].split(b":")
-            decoded = base64.b64decode(lines) + base64.b64decode(pending)
-            assert b"AUTH" not in decoded and not any(x in decoded for x in secrets), decoded
+            assert b"SMTPAUTH_HANDOFF=" in environ, environ
+            assert not any(v.startswith(b"1:") or v.startswith(b"SMTPAUTH_HANDOFF=1")
+                           for v in environ), environ
             # Nor does the backend see the handoff at all.
             [backend] = [p.pid for p in procs.values() if p.name == "mailfront"]
             assert b"SMTPAUTH_HANDOFF=" not in exposed_texts(backend)["environ"]

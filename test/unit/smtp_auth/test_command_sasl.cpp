@@ -107,6 +107,12 @@ TEST_CASE("CRAM-MD5: challenge <pid.time.random@host>, answer 'user digest'") {
     m = make_mechanism(Mechanism::cram_md5, "mx");
     m->start(std::nullopt);
     CHECK(m->step("nodigest").kind == SaslStep::Kind::malformed);
+    for (const char* bad : {"tim b913a602c7eda7a495b4e6e7334d389", "tim b913a602c7eda7a495b4e6e7334d38900",
+                            "tim b913a602c7eda7a495b4e6e7334d389g", "tim "}) {
+        m = make_mechanism(Mechanism::cram_md5, "mx");
+        m->start(std::nullopt);
+        CHECK(m->step(bad).kind == SaslStep::Kind::malformed);
+    }
 }
 
 TEST_CASE("the fd-3 payload is the qmail AUTH patch format, at most 512 octets") {
