@@ -220,6 +220,25 @@ private:
     bool client_hung_up_ = false, session_hung_up_ = false;  // seen once, no longer polled
 };
 
+// The session's end of the verdict pipe: "protocol cipher", then EOF.
+std::optional<TlsInfo> read_verdict(int fd, Clock::time_point deadline) {
+    char text[256];
+    std::size_t got = 0;
+    for (;;) {
+        if (!wait_until(fd, POLLIN, deadline)) return std::nullopt;
+        const ssize_t n = ::read(fd, text + got, sizeof text - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::nullopt;
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+        if (got == sizeof text) return std::nullopt;
+    }
+    const std::string_view told(text, got);
+    const auto space = told.find(' ');
+    if (space == std::string_view::npos) return std::nullopt;  // nothing: the handshake failed
+    return TlsInfo{std::string(told.substr(0, space)), std::string(told.substr(space + 1))};
+}
+
 int exit_status(int status) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
@@ -296,17 +315,8 @@ bool TlsServer::prepare() {
     return true;
 }
 
-std::optional<TlsInfo> TlsServer::start() {
-    if (!prepare()) return std::nullopt;
-    set_nonblocking(0);
-    set_nonblocking(1);
-    // Each record is written whole; a reply must not wait for the ACK of
-    // the one before it (Nagle against delayed ACK: 40 ms each time).
-    // Not a socket (a test's pipe): nothing to do.
-    const int on = 1;
-    ::setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    SSL_set_rfd(ssl_, 0);
-    SSL_set_wfd(ssl_, 1);
+// The relay's half of the handshake; unprivileged by now.
+std::optional<TlsInfo> TlsServer::handshake() {
     const auto deadline = Clock::now() + timeout_;
     for (;;) {
         const int r = SSL_accept(ssl_);
@@ -323,21 +333,47 @@ std::optional<TlsInfo> TlsServer::start() {
     }
     TlsInfo info{SSL_get_version(ssl_), SSL_CIPHER_get_name(SSL_get_current_cipher(ssl_))};
     log_tls("tls " + info.protocol + " " + info.cipher + " from " + remote_ip_);
+    return info;
+}
 
-    int pair[2];
+std::optional<TlsInfo> TlsServer::start() {
+    if (!prepare()) return std::nullopt;
+    set_nonblocking(0);
+    set_nonblocking(1);
+    // Each record is written whole; a reply must not wait for the ACK of
+    // the one before it (Nagle against delayed ACK: 40 ms each time).
+    // Not a socket (a test's pipe): nothing to do.
+    const int on = 1;
+    ::setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    SSL_set_rfd(ssl_, 0);
+    SSL_set_wfd(ssl_, 1);
+
+    // Split before the first byte of the handshake: the client's TLS
+    // records are parsed by the unprivileged relay only. The relay tells
+    // the session how the handshake went on a pipe of its own: the
+    // protocol and cipher, or nothing (EOF) when it failed.
+    int pair[2], verdict[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         log_tls("tls: socketpair failed");
+        return std::nullopt;
+    }
+    if (::pipe2(verdict, O_CLOEXEC) != 0) {
+        log_tls("tls: pipe failed");
+        ::close(pair[0]);
+        ::close(pair[1]);
         return std::nullopt;
     }
     const pid_t session = ::fork();
     if (session < 0) {
         log_tls("tls: fork failed");
+        for (const int fd : {pair[0], pair[1], verdict[0], verdict[1]}) ::close(fd);
         return std::nullopt;
     }
     if (session == 0) {
         // The session: plaintext on fds 0 and 1 from now on. Our copy of the
         // TLS state (and the key) is freed without a word to the client.
         ::close(pair[0]);
+        ::close(verdict[1]);
         SSL_free(ssl_);
         ssl_ = nullptr;
         SSL_CTX_free(ctx_);
@@ -345,19 +381,31 @@ std::optional<TlsInfo> TlsServer::start() {
         ::dup2(pair[1], 0);
         ::dup2(pair[1], 1);
         ::close(pair[1]);
+        // The relay's handshake is bounded by the same timeout; the margin
+        // only guards against a relay that is stuck for good.
+        auto info = read_verdict(verdict[0], Clock::now() + timeout_ + std::chrono::seconds(5));
+        ::close(verdict[0]);
         return info;
     }
     // The relay: unprivileged from here on, until both directions are done.
     ::close(pair[1]);
-    SSL_certs_clear(ssl_);  // the private key has done its work
+    ::close(verdict[0]);
     if (!drop_privileges(config_.relay_uid, config_.relay_gid)) {
         log_tls("tls relay: unable to drop privileges");
         ::kill(session, SIGKILL);
-    } else {
-        set_nonblocking(pair[0]);
-        TlsRelay(ssl_, pair[0], timeout_).run();
-        drain_before_close(0, 1);
+    } else if (const auto info = handshake()) {
+        SSL_certs_clear(ssl_);  // the private key has done its work
+        const std::string told = info->protocol + " " + info->cipher;
+        const bool sent = ::write(verdict[1], told.data(), told.size()) == static_cast<ssize_t>(told.size());
+        ::close(verdict[1]);
+        verdict[1] = -1;
+        if (sent) {
+            set_nonblocking(pair[0]);
+            TlsRelay(ssl_, pair[0], timeout_).run();
+            drain_before_close(0, 1);
+        }
     }
+    if (verdict[1] >= 0) ::close(verdict[1]);  // a failed handshake: EOF
     ::close(pair[0]);
     int status = 0;
     while (::waitpid(session, &status, 0) < 0 && errno == EINTR) {

@@ -1,11 +1,12 @@
 // TLS for smtp_auth: STARTTLS (RFC 3207) and implicit TLS (RFC 8314).
 //
 // The process that holds the TLS state must outlive smtp_auth's exec of the
-// chain. So, right after the handshake, smtp_auth splits in two, joined by a
-// socketpair:
+// chain. So, with the key loaded and before the handshake, smtp_auth splits
+// in two, joined by a socketpair:
 //   - the parent becomes the TLS relay: it drops root (to UID/GID, as
-//     envuidgid sets them), forgets the private key, and pumps bytes between
-//     the encrypted socket and the socketpair until both sides are done;
+//     envuidgid sets them), runs the handshake, forgets the private key,
+//     tells the child the protocol and cipher, and pumps bytes between the
+//     encrypted socket and the socketpair until both sides are done;
 //   - the child carries on as smtp_auth with the socketpair on fds 0 and 1,
 //     and execs the chain as before; the chain never sees ciphertext, and
 //     no plaintext crosses a network socket.
@@ -52,8 +53,8 @@ public:
     // Loads the certificate and key: false (logged) when they cannot be used,
     // and the client gets 454 instead of 220.
     virtual bool prepare() = 0;
-    // Runs the handshake on the client connection (fds 0 and 1) and, on
-    // success, splits as described above. Returns in the session process
+    // Splits as described above and runs the handshake on the client
+    // connection (fds 0 and 1) in the relay. Returns in the session process
     // only, with fds 0 and 1 now the plaintext socketpair; the relay process
     // never returns. Returns nothing when the handshake failed (logged; the
     // connection is then dead).
@@ -72,6 +73,8 @@ public:
     std::optional<TlsInfo> start() override;
 
 private:
+    std::optional<TlsInfo> handshake();
+
     const TlsConfig& config_;
     std::chrono::seconds timeout_;
     std::string remote_ip_;

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TIMEOUT, Account, b64, create_account, plain_response, remove_account
-from test_faults import QUICK, certificate, checker, login, tls_env  # noqa: F401 (fixtures)
+from test_faults import QUICK, certificate, checker, client_hello, login, tls_env  # noqa: F401 (fixtures)
 
 EHLO = "EHLO client.test.example"
 # The only programs that may run as root: they come before setuidgid.
@@ -102,6 +102,53 @@ def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, 
     assert {"smtpproxy", "mailfront"} <= names, names
     rooted = [str(p) for p in seen if p.name not in ROOT_ALLOWED and 0 in p.uids]
     assert not rooted, rooted
+
+
+def tcp_socket_inodes():
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            inodes.add(line.split()[9])
+    return inodes
+
+
+def holds_tcp_socket(pid, inodes):
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_tls_handshake_is_parsed_without_root(chain, test_account, tls_env, implicit):
+    """From the first byte of the handshake, the only process of the session
+    that holds the client's connection is the TLS relay, and it is not root:
+    a flaw in OpenSSL's parsing of the client's records cannot reach root.
+    smtp_auth waits, as root, on the other side of the socketpair."""
+    uid, _ = test_account
+    env = dict(QUICK, **tls_env)
+    if implicit:
+        env["SMTPS"] = "1"
+    s = chain(env=env)
+    hello = client_hello()
+    with s.connect() as c:
+        if not implicit:
+            c.reply()
+            assert c.command("STARTTLS").code == 220
+        c.send(hello[:len(hello) // 2])  # and the handshake waits for the rest
+        s.processes.wait_for_names(["smtp_auth", "smtp_auth"])
+        procs = list(s.processes.current().values())
+        inodes = tcp_socket_inodes()
+        holders = [p for p in procs if holds_tcp_socket(p.pid, inodes)]
+        assert holders, procs
+        for p in holders:
+            assert p.uids == (uid,) * 4, str(p)
+        assert any(0 in p.uids for p in procs), procs  # the session, not yet handed off
+    s.processes.assert_all_gone()
 
 
 # --- who may log in -----------------------------------------------------------
