@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -220,7 +221,10 @@ private:
     bool client_hung_up_ = false, session_hung_up_ = false;  // seen once, no longer polled
 };
 
-// The session's end of the verdict pipe: "protocol cipher", then EOF.
+// The session's end of the verdict pipe: "protocol cipher", then EOF. The
+// relay is unprivileged and parses what the client sends: what it says goes
+// into the environment and the log only if it looks like the names OpenSSL
+// gives.
 std::optional<TlsInfo> read_verdict(int fd, Clock::time_point deadline) {
     char text[256];
     std::size_t got = 0;
@@ -236,7 +240,15 @@ std::optional<TlsInfo> read_verdict(int fd, Clock::time_point deadline) {
     const std::string_view told(text, got);
     const auto space = told.find(' ');
     if (space == std::string_view::npos) return std::nullopt;  // nothing: the handshake failed
-    return TlsInfo{std::string(told.substr(0, space)), std::string(told.substr(space + 1))};
+    const auto name = [](std::string_view s) {
+        return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+            return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                   c == '-' || c == '_';
+        });
+    };
+    const auto protocol = told.substr(0, space), cipher = told.substr(space + 1);
+    if (!name(protocol) || !name(cipher)) return std::nullopt;
+    return TlsInfo{std::string(protocol), std::string(cipher)};
 }
 
 int exit_status(int status) {

@@ -59,8 +59,11 @@ struct Expectation {
             }
             return;
         case Mechanism::cram_md5: {
+            // "user SP digest", the digest exactly 32 hex digits.
             const auto space = response.rfind(' ');
-            if (space == std::string_view::npos) {
+            const auto digest = space == std::string_view::npos ? std::string_view() : response.substr(space + 1);
+            const bool hex = digest.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
+            if (space == std::string_view::npos || digest.size() != 32 || !hex) {
                 FUZZ_CHECK(step.kind == Kind::malformed);
                 return;
             }
