@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstddef>
 
+#include "descriptors.hpp"
+
 namespace smtpauth {
 
 namespace {
@@ -17,17 +19,10 @@ void drain_before_close(int in, int out, std::chrono::milliseconds grace) noexce
     int unread = 0;
     if (in < 0 || out < 0 || ::ioctl(in, FIONREAD, &unread) != 0 || unread <= 0) return;
     if (::shutdown(out, SHUT_WR) != 0) return;  // not a socket: no reset to fear
-    using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + grace;
+    const auto deadline = std::chrono::steady_clock::now() + grace;
     char sink[16384];
-    std::size_t dropped = 0;
-    while (dropped < max_dropped) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) return;
-        pollfd p{in, POLLIN, 0};
-        const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) return;
+    for (std::size_t dropped = 0; dropped < max_dropped;) {
+        if (!wait_until(in, POLLIN, deadline)) return;
         const ssize_t n = ::recv(in, sink, sizeof sink, MSG_DONTWAIT);
         if (n == 0) return;  // the client has closed its end: a clean close now
         if (n < 0) {

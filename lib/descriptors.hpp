@@ -1,5 +1,6 @@
-// Descriptors that must not outlive an exec.
+// Descriptors: what must not outlive an exec, non-blocking mode, waiting.
 #pragma once
+#include <chrono>
 
 namespace smtpauth {
 
@@ -7,5 +8,10 @@ namespace smtpauth {
 // inherited or opened must not reach the next one. Async-signal-safe, so
 // that it may run between fork and exec.
 void close_on_exec_from_3() noexcept;
+
+void set_nonblocking(int fd) noexcept;
+
+// Waits for `events` on `fd` until `deadline`: false on timeout or error.
+bool wait_until(int fd, short events, std::chrono::steady_clock::time_point deadline) noexcept;
 
 }  // namespace smtpauth

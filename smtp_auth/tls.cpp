@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "close_connection.hpp"
+#include "descriptors.hpp"
 #include "log.hpp"
 
 namespace smtpauth {
@@ -47,20 +48,6 @@ unsigned long parse_id(const char* name) {
         throw std::invalid_argument(std::string(name) +
                                     " must name the unprivileged account for the TLS relay (use envuidgid)");
     return n;
-}
-
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-// Waits for `events` on `fd` until `deadline`; false on timeout or error.
-bool wait_until(int fd, short events, Clock::time_point deadline) {
-    pollfd p{fd, events, 0};
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) return false;
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (n > 0) return true;
-        if (n < 0 && errno != EINTR) return false;
-    }
 }
 
 bool drop_privileges(uid_t uid, gid_t gid) {

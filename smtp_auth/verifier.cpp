@@ -85,6 +85,8 @@ Secret checkpassword_payload(const Credentials& c) {
     Secret payload(checkpassword_limit);
     const std::size_t size = c.user.size() + c.secret.size() + c.challenge.size() + 3;
     if (size > checkpassword_limit) return payload;
+    for (const std::string_view field : {std::string_view(c.user), c.secret.view(), std::string_view(c.challenge)})
+        if (field.find('\0') != std::string_view::npos) return payload;
     auto& s = payload.str();
     s.append(c.user).push_back('\0');
     s.append(c.secret.view()).push_back('\0');
@@ -95,7 +97,7 @@ Secret checkpassword_payload(const Credentials& c) {
 Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     using K = Verdict::Kind;
     Secret payload = checkpassword_payload(credentials);
-    if (payload.empty()) return {K::rejected, "credentials over 512 octets"};
+    if (payload.empty()) return {K::rejected, "credentials fd 3 cannot carry (over 512 octets, or a NUL)"};
 
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return {K::temporary, "pipe failed"};

@@ -22,7 +22,11 @@ public:
 };
 
 // The qmail AUTH patch's fd-3 format: user NUL secret NUL challenge NUL.
-// Empty when it would exceed checkpassword's 512-octet limit.
+// Empty when fd 3 cannot carry the credentials: over checkpassword's
+// 512-octet limit, or a NUL inside a field. (A password "digest NUL
+// <challenge>" would ask the checker for a CRAM-MD5 check against a
+// challenge of the client's choosing: a digest sniffed elsewhere would log
+// in.)
 Secret checkpassword_payload(const Credentials& credentials);
 
 // Runs `program true` with the credentials on fd 3, /dev/null on fds 0 and 1

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "close_connection.hpp"
+#include "descriptors.hpp"
 #include "log.hpp"
 #include "pump.hpp"
 #include "reply_reader.hpp"
@@ -52,11 +53,6 @@ int open_pidfd(pid_t pid) {
 void close_fd(int& fd) {
     if (fd >= 0) ::close(fd);
     fd = -1;
-}
-
-void set_nonblocking(int fd) {
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags != -1) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
 // Milliseconds from now until `t` for poll(2), rounded up, at least 0.

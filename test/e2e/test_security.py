@@ -317,6 +317,26 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
         assert secret not in log
 
 
+def test_sniffed_cram_md5_digest_cannot_log_in(chain, passwd_file):
+    """A (challenge, digest) pair seen elsewhere (say, unencrypted IMAP on the
+    same passwd-file) must not log in: as a LOGIN password "digest NUL
+    challenge" it would reach the checker's fd 3 as a CRAM-MD5 answer to a
+    challenge of the client's choosing."""
+    s = chain(env=QUICK)
+    a = passwd_file.plain
+    challenge = "<12345.67890@imap.example>"
+    digest = hmac.new(a.password.encode(), challenge.encode(), hashlib.md5).hexdigest()
+    with s.connect() as c:
+        c.reply()
+        assert c.command("AUTH LOGIN").code == 334
+        assert c.command(b64(a.user)).code == 334
+        assert c.command(base64.b64encode(f"{digest}\0{challenge}".encode()).decode()).code == 535
+        assert c.command("AUTH LOGIN").code == 334  # the real password still works
+        assert c.command(b64(a.user)).code == 334
+        assert c.command(b64(a.password)).code == 235
+    assert "cannot carry" in s.sessions_ended(1)
+
+
 def test_checker_pipe_is_closed_in_the_chain(chain, passwd_file, checker):
     """The pipe that carried the password on fd 3 is open in no process of
     the session once the checker is done; the backend has fds 0, 1, 2 only."""

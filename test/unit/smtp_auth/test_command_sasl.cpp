@@ -129,3 +129,13 @@ TEST_CASE("the fd-3 payload is the qmail AUTH patch format, at most 512 octets")
     c.user.push_back('u');  // 255 + 255 + 3 = 513 (REFERENCE 3.02)
     CHECK(checkpassword_payload(c).empty());
 }
+
+TEST_CASE("the fd-3 payload cannot carry a NUL inside a field: no challenge of the client's choosing") {
+    Credentials c;
+    c.user = "alice";
+    c.secret.str().assign("0123456789abcdef0123456789abcdef\0<1.2@mx.example>", 49);
+    CHECK(checkpassword_payload(c).empty());
+    c.secret.str() = "secret";
+    c.user.assign("ali\0ce", 6);
+    CHECK(checkpassword_payload(c).empty());
+}

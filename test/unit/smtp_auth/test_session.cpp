@@ -230,15 +230,10 @@ TEST_CASE("empty user or password, foreign authzid and control characters never 
     CHECK(r.replies.find("501 5.5.2 ") != std::string::npos);
 }
 
-TEST_CASE("a password with a NUL never reaches the checker: it cannot smuggle in a CRAM-MD5 challenge") {
-    // On fd 3 "alice\0digest\0<challenge>\0" would ask the checker to verify
-    // a digest against a challenge of the client's choosing.
+TEST_CASE("a CRAM-MD5 digest is 32 hex digits and no more: no challenge rides behind it") {
     const std::string replayed("0123456789abcdef0123456789abcdef\0<1.2@mx.example>", 49);
-    auto r = run({"AUTH LOGIN " + base64_encode("alice") + "\r\n", base64_encode(replayed) + "\r\nQUIT\r\n"});
-    CHECK(r.checked.empty());
-    CHECK(r.replies.find("535 5.7.8 ") != std::string::npos);
-    // Through CRAM-MD5 itself: the digest must be 32 hex digits and no more.
-    r = run({"AUTH CRAM-MD5\r\n", base64_encode("alice " + replayed) + "\r\nQUIT\r\n"}, test_config("+cram"));
+    const auto r = run({"AUTH CRAM-MD5\r\n", base64_encode("alice " + replayed) + "\r\nQUIT\r\n"},
+                       test_config("+cram"));
     CHECK(r.checked.empty());
     CHECK(r.replies.find("501 5.5.2 ") != std::string::npos);
 }
