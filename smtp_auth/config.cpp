@@ -142,13 +142,24 @@ std::chrono::seconds parse_seconds(std::string_view name, std::string_view value
 }
 
 std::string Config::ehlo_reply(bool offer_starttls, bool offer_auth) const {
+    std::vector<std::string> names;
+    if (offer_auth)
+        for (const auto m : auth.mechanisms) names.emplace_back(mechanism_name(m));
+    return ehlo_reply(offer_starttls, names);
+}
+
+std::string Config::ehlo_reply(bool offer_starttls, const std::vector<std::string>& mechanisms) const {
     std::string reply = ehlo_lines;
     if (offer_starttls) reply += "250-STARTTLS\r\n";
-    if (offer_auth) {
+    if (!mechanisms.empty()) {
         reply += "250-AUTH";
-        for (const auto m : auth.mechanisms) {
+        // A reply line holds at most 512 octets (RFC 5321 4.5.3.1.5).
+        std::size_t length = 8;
+        for (const auto& m : mechanisms) {
+            if (length + 1 + m.size() + 2 > 512) break;
+            length += 1 + m.size();
             reply += ' ';
-            reply += mechanism_name(m);
+            reply += m;
         }
         reply += "\r\n";
     }

@@ -62,6 +62,8 @@ struct Config {
 
     // The EHLO reply: the configured lines, then STARTTLS and AUTH if offered.
     std::string ehlo_reply(bool offer_starttls, bool offer_auth) const;
+    // The same with the AUTH line naming `mechanisms` (none: no AUTH line).
+    std::string ehlo_reply(bool offer_starttls, const std::vector<std::string>& mechanisms) const;
 };
 
 // Reads GREETING, EHLORESP, SMTPAUTH, AUTH_DELAY, AUTH_TRIES, AUTH_TIMEOUT,

@@ -27,16 +27,6 @@ void sleep_until(std::chrono::steady_clock::time_point when) {
     }
 }
 
-// A name that is safe in the environment, a Received line and a log: no
-// control characters (a CR LF in TCPREMOTEINFO would forge header lines).
-bool acceptable_user(std::string_view user) {
-    if (user.empty()) return false;
-    return std::none_of(user.begin(), user.end(), [](char ch) {
-        const auto c = static_cast<unsigned char>(ch);
-        return c < 0x20 || c == 0x7f;
-    });
-}
-
 }  // namespace
 
 bool Session::reply(std::string_view text) {
@@ -59,9 +49,13 @@ void Session::remember_greeting_line(std::string_view raw) {
     handoff_.answered.emplace_back(raw);
 }
 
-bool Session::auth_allowed() const {
-    if (!config_.auth.enabled) return false;
+bool Session::plaintext_ok() const {
     return tls_ == nullptr || tls_info_ || config_.tls.allow_plaintext_auth;
+}
+
+// Is there a mechanism this client may use now?
+bool Session::auth_allowed() {
+    return config_.auth.enabled && (plaintext_ok() || !authenticator_.offered(false).empty());
 }
 
 bool Session::start_tls() {
@@ -70,6 +64,7 @@ bool Session::start_tls() {
     if (const auto dropped = reader_.discard_unread())
         log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " discarded " + std::to_string(dropped) +
                                   " octets pipelined after STARTTLS from " + config_.remote_ip);
+    authenticator_.release();  // no connection of its own for the TLS relay
     tls_info_ = tls_->start();
     // RFC 3207 4.2: forget what the client said before.
     handoff_ = Handoff{};
@@ -104,7 +99,9 @@ SessionEnd Session::run() {
         bool ok = true;
         if (verb == "EHLO") {
             remember_greeting_line(raw);
-            ok = reply(config_.ehlo_reply(offer_starttls(), auth_allowed()));
+            std::vector<std::string> mechanisms;
+            if (config_.auth.enabled) mechanisms = authenticator_.offered(plaintext_ok());
+            ok = reply(config_.ehlo_reply(offer_starttls(), mechanisms));
         } else if (verb == "HELO") {
             remember_greeting_line(raw);
             ok = reply("250 " + config_.host + "\r\n");
@@ -132,9 +129,6 @@ SessionEnd Session::run() {
             // which has no business in the handoff.
             ok = reply("502 5.5.1 AUTH not available\r\n");
             reader_.wipe_consumed();
-        } else if (verb == "AUTH" && !auth_allowed()) {
-            ok = reply("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
-            reader_.wipe_consumed();  // it may carry a password all the same
         } else if (verb == "AUTH") {
             switch (authenticate(command.argument)) {
                 case AuthResult::success:
@@ -186,15 +180,30 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
     const auto say = [this](std::string_view text) { return reply(text) ? AuthResult::other : AuthResult::end; };
 
     const auto args = parse_auth_arguments(argument);
-    if (!args) return say("501 5.5.2 Syntax: AUTH mechanism [initial-response]\r\n");
-    const auto& offered = config_.auth.mechanisms;
-    const auto chosen = std::find_if(offered.begin(), offered.end(),
-                                     [&](Mechanism m) { return mechanism_name(m) == args->mechanism; });
-    if (chosen == offered.end()) return say("504 5.5.4 Unrecognized authentication mechanism\r\n");
-    auto mechanism = make_mechanism(*chosen, config_.host);
-    const auto name = mechanism_name(*chosen);
-    if (args->initial_response && !mechanism->accepts_initial_response())
-        return say("501 5.7.0 No initial response allowed with " + std::string(name) + "\r\n");
+    if (!args) {
+        reader_.wipe_consumed();
+        return say("501 5.5.2 Syntax: AUTH mechanism [initial-response]\r\n");
+    }
+    const auto name = args->mechanism;
+    auto begun = authenticator_.begin(name, plaintext_ok(), tls_info_.has_value());
+    switch (begun.kind) {
+        case Authenticator::Begin::Kind::started: break;
+        case Authenticator::Begin::Kind::unknown:
+            reader_.wipe_consumed();
+            return say("504 5.5.4 Unrecognized authentication mechanism\r\n");
+        case Authenticator::Begin::Kind::needs_tls:
+            reader_.wipe_consumed();  // it may carry a password all the same
+            return say("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+        case Authenticator::Begin::Kind::unavailable:
+            reader_.wipe_consumed();
+            log_attempt(name, "", "temporary failure (" + begun.detail + ")");
+            return say("454 4.7.0 Temporary authentication failure\r\n");
+    }
+    AuthExchange& exchange = *begun.exchange;
+    if (args->initial_response && !exchange.accepts_initial_response()) {
+        reader_.wipe_consumed();
+        return say("501 5.7.0 No initial response allowed with " + name + "\r\n");
+    }
 
     Secret decoded(max_auth_line);
     std::optional<std::string_view> initial;
@@ -205,50 +214,55 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
         initial = decoded.view();
     }
 
-    SaslStep step = mechanism->start(initial);
-    while (step.kind == SaslStep::Kind::challenge) {
+    // AUTH_DELAY counts from the client's last word, however long the
+    // check takes.
+    auto attempted = std::chrono::steady_clock::now();
+    AuthStep step = exchange.start(initial);
+    while (step.kind == AuthStep::Kind::challenge) {
+        decoded.clear();
         if (!reply("334 " + base64_encode(step.challenge) + "\r\n")) return AuthResult::end;
         const auto [status, raw] = reader_.read_line();
-        if (status == LineReader::Status::too_long) return say(reply_too_long);
+        if (status == LineReader::Status::too_long) {
+            exchange.cancel();
+            return say(reply_too_long);
+        }
         if (status != LineReader::Status::line) {
             end_status_ = status;
             return AuthResult::end;
         }
         const auto line = strip_line_end(raw);
-        if (line == "*") return say("501 5.0.0 Authentication cancelled\r\n");
-        if (!base64_decode(line, decoded.str())) {
-            reader_.wipe_consumed();
+        if (line == "*") {
+            exchange.cancel();
+            return say("501 5.0.0 Authentication cancelled\r\n");
+        }
+        const bool valid = base64_decode(line, decoded.str());
+        reader_.wipe_consumed();
+        if (!valid) {
+            exchange.cancel();
             return say("501 5.5.2 Invalid base64 data\r\n");
         }
-        reader_.wipe_consumed();
-        step = mechanism->step(decoded.view());
+        attempted = std::chrono::steady_clock::now();
+        step = exchange.step(decoded.view());
     }
     reader_.wipe_consumed();
     decoded.clear();
 
-    Credentials& credentials = mechanism->credentials();
-    const auto attempted = std::chrono::steady_clock::now();
-    const auto fail = [&](std::string_view why) { return refuse(name, credentials.user, why, attempted); };
-    if (step.kind == SaslStep::Kind::malformed) return say("501 5.5.2 Malformed authentication data\r\n");
-    if (step.kind == SaslStep::Kind::bad_credentials) return fail("authorization identity");
-    if (!acceptable_user(credentials.user)) return fail("bad user name");
-    if (credentials.secret.empty()) return fail("empty password");
-
-    const Verdict verdict = verifier_.verify(credentials);
-    credentials.secret.clear();
-    switch (verdict.kind) {
-        case Verdict::Kind::accepted:
-            log_attempt(name, credentials.user, "accepted");
+    switch (step.kind) {
+        case AuthStep::Kind::accepted:
+            log_attempt(name, step.user, "accepted");
             if (!reply("235 2.7.0 Authentication successful\r\n")) return AuthResult::end;
-            user_ = credentials.user;
+            user_ = step.user;
             return AuthResult::success;
-        case Verdict::Kind::temporary:
-            log_attempt(name, credentials.user, "temporary failure (" + verdict.detail + ")");
+        case AuthStep::Kind::temporary:
+            log_attempt(name, step.user, "temporary failure (" + step.detail + ")");
             return say("454 4.7.0 Temporary authentication failure\r\n");
-        case Verdict::Kind::rejected:
+        case AuthStep::Kind::malformed:
+            return say("501 5.5.2 Malformed authentication data\r\n");
+        case AuthStep::Kind::rejected:
+        case AuthStep::Kind::challenge:
             break;
     }
-    return fail(verdict.detail);
+    return refuse(name, step.user, step.detail, attempted);
 }
 
 }  // namespace smtpauth

@@ -1,9 +1,11 @@
 // The SMTP dialogue smtp_auth holds before it hands the client on: greeting,
 // EHLO, the AUTH exchange, and the few commands it answers itself.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "authenticator.hpp"
 #include "client_io.hpp"
 #include "config.hpp"
 #include "handoff.hpp"
@@ -30,9 +32,13 @@ public:
     static constexpr std::size_t max_auth_line = 12288;  // RFC 4954 section 4
 
     // `tls` is null when no certificate is configured.
-    Session(const Config& config, ClientChannel& client, Verifier& verifier, TlsStarter* tls = nullptr)
-        : config_(config), client_(client), verifier_(verifier), tls_(tls),
+    Session(const Config& config, ClientChannel& client, Authenticator& authenticator, TlsStarter* tls = nullptr)
+        : config_(config), client_(client), authenticator_(authenticator), tls_(tls),
           reader_(client, max_auth_line, config.idle_timeout) {}
+    // The mechanisms SMTPAUTH chooses, checked by `verifier`.
+    Session(const Config& config, ClientChannel& client, Verifier& verifier, TlsStarter* tls = nullptr)
+        : config_(config), client_(client), owned_(std::make_unique<LocalAuthenticator>(config, verifier)),
+          authenticator_(*owned_), tls_(tls), reader_(client, max_auth_line, config.idle_timeout) {}
 
     SessionEnd run();
 
@@ -40,7 +46,8 @@ private:
     enum class AuthResult { success, failure, other, end };
 
     bool reply(std::string_view text);
-    bool auth_allowed() const;
+    bool plaintext_ok() const;
+    bool auth_allowed();
     bool offer_starttls() const { return tls_ != nullptr && !tls_info_; }
     bool start_tls();  // false: the connection is finished
     SessionEnd handoff(std::optional<std::string> user);
@@ -54,7 +61,8 @@ private:
 
     const Config& config_;
     ClientChannel& client_;
-    Verifier& verifier_;
+    std::unique_ptr<Authenticator> owned_;  // when made from a Verifier
+    Authenticator& authenticator_;
     TlsStarter* tls_;
     std::optional<TlsInfo> tls_info_;
     LineReader reader_;

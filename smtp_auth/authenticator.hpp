@@ -1,0 +1,83 @@
+// What the AUTH dialogue talks to. The session speaks SMTP (334 lines,
+// base64, "*", the replies, AUTH_DELAY and AUTH_TRIES); an Authenticator
+// offers mechanisms and runs one exchange at a time on decoded data. Two of
+// them: the local mechanisms with a checkpassword program, and Dovecot's
+// auth service.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+#include "verifier.hpp"
+
+namespace smtpauth {
+
+struct AuthStep {
+    enum class Kind {
+        challenge,  // send `challenge` (raw octets) in a 334, wait for the answer
+        accepted,   // 235; `user` is who logged in
+        rejected,   // 535 after AUTH_DELAY, counts towards AUTH_TRIES
+        temporary,  // 454 4.7.0
+        malformed,  // 501 5.5.2
+    };
+    Kind kind;
+    std::string challenge{};
+    std::string user{};    // accepted: the name; otherwise the name tried, if known
+    std::string detail{};  // rejected, temporary: why, for the log
+};
+
+class AuthExchange {
+public:
+    virtual ~AuthExchange() = default;
+    // May the client send an initial response with AUTH?
+    virtual bool accepts_initial_response() const { return true; }
+    // `initial` is the decoded initial response, if any.
+    virtual AuthStep start(const std::optional<std::string_view>& initial) = 0;
+    // The client's decoded answer to a challenge.
+    virtual AuthStep step(std::string_view response) = 0;
+    // The client answered "*".
+    virtual void cancel() {}
+};
+
+class Authenticator {
+public:
+    struct Begin {
+        enum class Kind { started, unknown, needs_tls, unavailable };
+        Kind kind;
+        std::unique_ptr<AuthExchange> exchange{};
+        std::string detail{};  // unavailable: why, for the log
+    };
+
+    virtual ~Authenticator() = default;
+    // The mechanisms for EHLO. `plaintext_ok` is false on a connection
+    // without TLS when TLS is configured and AUTH_PLAINTEXT is not set.
+    virtual std::vector<std::string> offered(bool plaintext_ok) = 0;
+    // `mechanism` upper case; `secured` when TLS is active.
+    virtual Begin begin(std::string_view mechanism, bool plaintext_ok, bool secured) = 0;
+    // Called before the process splits for TLS: let go of connections.
+    virtual void release() {}
+};
+
+// A name that is safe in the environment, a Received line and a log: not
+// empty, no control characters (a CR LF in TCPREMOTEINFO would forge header
+// lines).
+bool acceptable_user(std::string_view user);
+
+// PLAIN, LOGIN and CRAM-MD5 as SMTPAUTH chooses them, checked by a
+// Verifier. All of them wait for TLS when TLS is configured: even
+// CRAM-MD5's secret is a plaintext password on the server.
+class LocalAuthenticator final : public Authenticator {
+public:
+    LocalAuthenticator(const Config& config, Verifier& verifier) : config_(config), verifier_(verifier) {}
+    std::vector<std::string> offered(bool plaintext_ok) override;
+    Begin begin(std::string_view mechanism, bool plaintext_ok, bool secured) override;
+
+private:
+    const Config& config_;
+    Verifier& verifier_;
+};
+
+}  // namespace smtpauth
