@@ -87,7 +87,7 @@ DovecotHandshake::Status DovecotHandshake::feed(const std::vector<std::string>& 
     const std::string& command = fields.at(0);
     if (!version_) {
         if (command != "VERSION" || fields.size() < 3 || !is_unsigned(fields[1]) || !is_unsigned(fields[2]))
-            return wrong("no VERSION line first: not an auth-client socket");
+            return wrong("no VERSION line first");
         if (fields[1] != "1") return wrong("protocol version " + fields[1] + ", not 1");
         version_ = true;
         return Status::more;
@@ -109,7 +109,7 @@ DovecotHandshake::Status DovecotHandshake::feed(const std::vector<std::string>& 
     }
     if (command == "SPID") {
         // auth-master and auth-userdb say VERSION and SPID, never MECH.
-        if (mechanisms_.empty()) return wrong("SPID before any MECH: a master or userdb socket, not auth-client");
+        if (mechanisms_.empty()) return wrong("SPID before any MECH (a master or userdb socket)");
         spid_ = true;
         return Status::more;
     }

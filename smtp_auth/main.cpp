@@ -1,7 +1,8 @@
 // smtp_auth CHECKPROG CHAIN...
 //
 // Greets the client, answers EHLO, takes SMTP AUTH, asks CHECKPROG whether the
-// credentials are good, then execs CHAIN: with RELAYCLIENT, TCPREMOTEINFO and
+// credentials are good (or, when CHECKPROG is "dovecot", relays the exchange
+// to Dovecot's auth service), then execs CHAIN: with RELAYCLIENT, TCPREMOTEINFO and
 // AUTHUSER set after a successful login, with the environment as it came
 // when the client went straight to mail. With a certificate it speaks
 // STARTTLS or implicit TLS, and a relay process keeps the session encrypted.
@@ -16,6 +17,7 @@
 #include "close_connection.hpp"
 #include "config.hpp"
 #include "descriptors.hpp"
+#include "dovecot_authenticator.hpp"
 #include "handoff.hpp"
 #include "log.hpp"
 #include "session.hpp"
@@ -79,8 +81,10 @@ int main(int argc, char** argv) {
     close_on_exec_from_3();
 
     Config config;
+    std::optional<DovecotSettings> dovecot;
     try {
         config = config_from_environment();
+        dovecot = dovecot_settings_from_environment(checkprog, config.checker_timeout);
     } catch (const std::exception& e) {
         log_line("smtp_auth", std::string("configuration error: ") + e.what());
         FdChannel(0, 1).write_all("421 4.3.0 Mail service misconfigured\r\n", std::chrono::seconds(10));
@@ -92,9 +96,15 @@ int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a death
     FdChannel client(0, 1);
     CheckpasswordVerifier verifier(checkprog, config.checker_timeout);
+    std::unique_ptr<Authenticator> authenticator;
+    if (dovecot)
+        authenticator = std::make_unique<DovecotAuthenticator>(*dovecot, dovecot_client_info_from_environment());
+    else
+        authenticator = std::make_unique<LocalAuthenticator>(config, verifier);
     std::optional<TlsServer> tls;
     if (config.tls.enabled()) tls.emplace(config.tls, config.idle_timeout, config.remote_ip);
-    const SessionEnd end = Session(config, client, verifier, tls ? &*tls : nullptr).run();
+    const SessionEnd end = Session(config, client, *authenticator, tls ? &*tls : nullptr).run();
+    authenticator.reset();  // the Dovecot connection ends here, not in the chain
     if (end.kind == SessionEnd::Kind::handoff) hand_off(chain, end);
     drain_before_close(0, 1);
     return end.exit_code;
