@@ -46,7 +46,8 @@ void DovecotConnection::run(milliseconds timeout, const char* what, Operation st
     io_.restart();
     io_.run();
     if (expired) throw DovecotError(std::string(what) + " timed out");
-    if (result == asio::error::eof) throw DovecotError("connection closed by the peer");
+    if (result == asio::error::eof || result == asio::error::connection_reset || result == asio::error::broken_pipe)
+        throw DovecotError("connection closed by the peer");
     if (result) throw DovecotError(std::string(what) + ": " + result.message());
 }
 
