@@ -51,6 +51,10 @@ unsigned long parse_id(const char* name) {
 }
 
 bool drop_privileges(uid_t uid, gid_t gid) {
+    // Started unprivileged (tcpserver -u, with Dovecot as the verifier):
+    // nothing to drop, as long as we already are that account.
+    if (::geteuid() != 0)
+        return ::getuid() == uid && ::geteuid() == uid && ::getgid() == gid && ::getegid() == gid;
     return ::setgroups(0, nullptr) == 0 && ::setgid(gid) == 0 && ::setuid(uid) == 0 && ::getuid() != 0 &&
            ::geteuid() != 0;
 }

@@ -460,23 +460,36 @@ class UnprivilegedChain(Chain):
                  str(self.bin_dir / "smtpproxy"), *self.backend_argv])
 
 
-def test_whole_chain_unprivileged(bin_dir, workdir, test_account, dovecot, dovecot_users, queue):
+@pytest.mark.parametrize("tls", [False, True])
+def test_whole_chain_unprivileged(bin_dir, workdir, test_account, dovecot, dovecot_users, queue,
+                                  certificate, client_context, tls):
+    """tcpserver -u -g: smtp_auth, its TLS relay, smtpproxy and the backend
+    all run as the unprivileged account; not one process as root."""
     uid, gid = test_account
     env = {"PATH": PATH, "AUTH_DELAY": "0", "DOVECOT_AUTH": str(dovecot.client_socket), **queue.env()}
+    if tls:
+        # The account reads its own copy of the key.
+        key = workdir / f"unprivileged-key-{os.getpid()}.pem"
+        key.write_bytes(certificate[1].read_bytes())
+        os.chown(key, uid, gid)
+        key.chmod(0o600)
+        env.update(TLS_CERT=str(certificate[0]), TLS_KEY=str(key), UID=str(uid), GID=str(gid))
     backend = [a.format(backend="queuedir") for a in MAILFRONT]
-    s = UnprivilegedChain(bin_dir, workdir, "unprivileged", env, None, "dovecot", backend, (),
+    s = UnprivilegedChain(bin_dir, workdir, f"unprivileged-{tls}", env, None, "dovecot", backend, (),
                           uid=uid, gid=gid)
     try:
         s.start()
         with smtp_client(s) as client:
+            if tls:
+                assert client.starttls(context=client_context)[0] == 220
+                client.ehlo()
             assert login(client, "PLAIN", dovecot_users.plain, True)[0] == 235
             seen = s.processes.wait_for_names({"smtpproxy", "mailfront"})
             assert client.sendmail(SENDER, [REMOTE], b"Subject: unprivileged\r\n\r\nhi\r\n") == {}
-            session = s.processes.current()
-        assert "smtpproxy" in seen
-        everyone = [*session.values(), *[p for p in s.processes.seen.values()]]
+        assert ("smtp_auth" in seen) == tls  # the TLS relay
         tcpserver = open(f"/proc/{s.proc.pid}/status").read()
         assert re.search(rf"^Uid:\t{uid}\t{uid}\t{uid}\t{uid}$", tcpserver, re.M), tcpserver
+        everyone = list(s.processes.seen.values())
         assert everyone and all(set(p.uids) == {uid} for p in everyone), everyone
         [(sender, recipients, _)] = queue.messages()
         assert (sender, recipients) == (SENDER, [REMOTE])
