@@ -165,6 +165,8 @@ std::vector<std::string> DovecotAuthenticator::offered(bool plaintext_ok) {
 }
 
 Authenticator::Begin DovecotAuthenticator::begin(std::string_view mechanism, bool plaintext_ok, bool secured) {
+    // Dovecot restarted since EHLO: a new connection, not a 454.
+    if (connection_ && !connection_->idle_and_open()) connection_.reset();
     if (!connection_) {
         std::string why;
         if (!connect(why)) return {Begin::Kind::unavailable, nullptr, escape_for_log(why, 400)};

@@ -4,8 +4,8 @@
 // root.
 //
 // smtp_auth connects at the first EHLO (again after STARTTLS, and at an
-// AUTH when it has no connection) and keeps the connection for the
-// session. A Dovecot that cannot be reached costs one log line: EHLO then
+// AUTH when it has no connection or Dovecot has closed it) and keeps the
+// connection for the session. A Dovecot that cannot be reached costs one log line: EHLO then
 // offers no AUTH and an AUTH gets 454 4.7.0; mail without AUTH goes on.
 #pragma once
 #include <chrono>

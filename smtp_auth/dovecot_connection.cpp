@@ -1,6 +1,7 @@
 #include "dovecot_connection.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
@@ -77,6 +78,11 @@ DovecotConnection::DovecotConnection(const DovecotAddress& address, milliseconds
 DovecotConnection::~DovecotConnection() {
     boost::system::error_code ignored;
     socket_.close(ignored);
+}
+
+bool DovecotConnection::idle_and_open() {
+    pollfd p{socket_.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 0;
 }
 
 void DovecotConnection::send(std::string_view line, milliseconds timeout) {

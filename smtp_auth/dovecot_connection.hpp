@@ -31,6 +31,10 @@ public:
 
     const std::vector<DovecotMechanism>& mechanisms() const { return mechanisms_; }
 
+    // Between requests Dovecot says nothing: a connection with something to
+    // read then (its end of file, after a restart) is of no more use.
+    bool idle_and_open();
+
     // Sends `line` and a LF. Throws DovecotError.
     void send(std::string_view line, std::chrono::milliseconds timeout);
     // The next line's fields. Throws DovecotError (EOF, timeout, a line over

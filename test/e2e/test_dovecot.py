@@ -250,23 +250,44 @@ def test_wrong_dovecot_socket(dovecot_chain, dovecot):
 
 def test_dovecot_stopped_mid_session(chain, own_dovecot, dovecot_users):
     account = dovecot_users.plain
+    login_line = "AUTH PLAIN " + plain_response(account.user, account.password)
     s = chain(env={"DOVECOT_AUTH": str(own_dovecot.client_socket)}, checker="dovecot",
               checkpassword_file=False)
     with s.connect() as c:
         c.reply()
         assert "250 AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" in c.command("EHLO client.test.example").lines
         own_dovecot.stop()
-        reply = c.command("AUTH PLAIN " + plain_response(account.user, account.password))
-        assert reply.lines == [TEMPORARY]
+        assert c.command(login_line).lines == [TEMPORARY]
         # Not logged in, but the session goes on.
+        assert c.command("NOOP").code == 250
+        own_dovecot.start()
+        # The same session connects again.
+        assert c.command(login_line).code == 235
         assert c.command(f"MAIL FROM:<{SENDER}>").code == 250
-        assert c.command(f"RCPT TO:<{REMOTE}>").code == 550
-    s.wait_for_log(r'auth PLAIN user "" from 127\.0\.0\.1: temporary failure \(dovecot .*'
-                   r'connection closed by the peer')
-    own_dovecot.start()
+        assert c.command(f"RCPT TO:<{REMOTE}>").code == 250
+    log = s.wait_for_log(r'auth PLAIN user "dana" from 127\.0\.0\.1: accepted')
+    assert len(re.findall(r'auth PLAIN user "" from 127\.0\.0\.1: temporary failure \(dovecot .*'
+                          r'unavailable: connect: No such file or directory\)$', log, re.M)) == 1
+    # The next session, after the restart.
     with smtp_client(s) as client:
         assert login(client, "PLAIN", account, True)[0] == 235
         assert_relays(client)
+
+
+def test_dovecot_stopped_during_the_exchange(chain, own_dovecot, dovecot_users):
+    """Stopped between the 334 and the client's answer: 454, and one log line."""
+    s = chain(env={"DOVECOT_AUTH": str(own_dovecot.client_socket)}, checker="dovecot",
+              checkpassword_file=False)
+    with s.connect() as c:
+        c.reply()
+        c.command("EHLO client.test.example")
+        assert c.command("AUTH LOGIN").lines == ["334 VXNlcm5hbWU6"]
+        own_dovecot.stop()
+        assert c.command(b64(dovecot_users.plain.user)).lines == [TEMPORARY]
+        assert c.command(f"MAIL FROM:<{SENDER}>").code == 250
+        assert c.command(f"RCPT TO:<{REMOTE}>").code == 550
+    s.wait_for_log(r'auth LOGIN user "" from 127\.0\.0\.1: temporary failure \(dovecot .*'
+                   r': connection closed by the peer\)$')
 
 
 # --- a peer that is not Dovecot ------------------------------------------------------
