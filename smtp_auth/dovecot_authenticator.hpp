@@ -51,7 +51,7 @@ public:
 
     // For the exchange: the connection, and dropping it after a fault.
     DovecotConnection& connection() { return *connection_; }
-    void drop() { connection_.reset(); }
+    void drop() { release(); }
     const DovecotSettings& settings() const { return settings_; }
 
 private:

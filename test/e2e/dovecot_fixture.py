@@ -104,6 +104,7 @@ service auth {{
                                          start_new_session=True)
         deadline = time.monotonic() + TIMEOUT
         penalty = self.dir / "run" / "anvil-auth-penalty"
+        removed = False
         while True:
             try:
                 # Every test connects from 127.0.0.1: after a failure,
@@ -111,10 +112,11 @@ service auth {{
                 # tests that follow. Its auth process does without one when
                 # it finds no penalty socket, as auth_failure_delay = 0
                 # does without the failure delay.
-                if self.client_socket.exists() and penalty.exists():
+                if not removed:
+                    if not (self.client_socket.exists() and penalty.exists()):
+                        raise OSError("not ready")
                     penalty.unlink()
-                if penalty.exists() or not self.client_socket.exists():
-                    raise OSError("not ready")
+                    removed = True
                 self.handshake()
                 return self
             except OSError:

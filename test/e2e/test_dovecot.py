@@ -405,6 +405,8 @@ def test_not_dovecot_in_the_exchange(dovecot_chain, fake_service, answer, why):
         assert "250 AUTH PLAIN LOGIN" in c.command("EHLO client.test.example").lines
         reply = c.command("AUTH PLAIN " + plain_response("dana", "secret"))
         assert reply.lines == [TEMPORARY]
+        # A new EHLO asks the service again (a new connection after a fault).
+        assert "250 AUTH PLAIN LOGIN" in c.command("EHLO client.test.example").lines
         assert c.command(f"MAIL FROM:<{SENDER}>").code == 250
         assert c.command(f"RCPT TO:<{REMOTE}>").code == 550
     log = s.sessions_ended(1)
