@@ -340,3 +340,32 @@ def test_smtpproxy_refuses_to_run_as_root(as_user, accounts, login):
     assert lines == ["smtpproxy: refusing to run as root: "
                      "put setuidgid or authuidgid in front of smtpproxy"], log
     assert "identity:" not in log
+
+
+# --- authuidgid on its own ------------------------------------------------------
+
+@pytest.mark.parametrize("account,env,why", [
+    ("root", {}, "refused: the default account must not be uid 0"),
+    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "0:0:0:/root"}, "refused: uid 0 never gets a session"),
+    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "999:999::/x"},
+     "refused: uid 999 is below AUTH_MIN_UID 1000"),
+    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "1001:1001::relative"}, "malformed SMTPAUTH_ACCOUNT"),
+    ("smtpauth-no-such-account", {}, 'unknown account "smtpauth-no-such-account"'),
+])
+def test_authuidgid_never_runs_a_program_as_root(bin_dir, test_account, account, env, why):
+    """Behind smtp_auth, which sets SMTPAUTH_ACCOUNT only after checking it,
+    these cannot happen; authuidgid refuses them all the same: 421, exit
+    111, one log line, and the program does not run."""
+    r = subprocess.run([str(bin_dir / "authuidgid"), account, "sh", "-c", "echo ran; id -u"],
+                       env={"PATH": "/usr/bin:/bin", **env}, capture_output=True)
+    assert r.returncode == 111
+    assert r.stdout == b"421 4.3.0 service temporarily unavailable\r\n"
+    assert r.stderr.decode() == f"authuidgid: {why}\n"
+
+
+def test_authuidgid_switches_like_setuidgid_without_a_login(bin_dir, test_account):
+    uid, gid = test_account
+    r = subprocess.run([str(bin_dir / "authuidgid"), TEST_ACCOUNT, "sh", "-c", "id -u; id -G; echo $HOME"],
+                       env={"PATH": "/usr/bin:/bin", "HOME": "/kept"}, capture_output=True,
+                       text=True, check=True)
+    assert r.stdout.split() == [str(uid), str(gid), "/kept"]
