@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "log.hpp"
 
@@ -105,16 +106,11 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     Fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (devnull.fd < 0) return {K::temporary, "cannot open /dev/null"};
 
+    // Made after the pipe, so above descriptor 3, which the child's dup2
+    // gives the credentials.
     const bool reporting = !as_user_.reporter.empty();
-    ReportSocket report;
-    if (reporting && report.child < 0) return {K::temporary, "cannot make the report socket"};
-    if (reporting && report.child == 3) {
-        // fd 3 is the credentials' place in the child: move out of its way.
-        const int moved = ::fcntl(3, F_DUPFD_CLOEXEC, 4);
-        if (moved < 0) return {K::temporary, "cannot move the report socket"};
-        ::close(3);
-        report.child = moved;
-    }
+    std::optional<ReportSocket> report;
+    if (reporting && report.emplace().child < 0) return {K::temporary, "cannot make the report socket"};
 
     const pid_t pid = ::fork();
     if (pid < 0) return {K::temporary, "fork failed"};
@@ -128,10 +124,9 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
             ::fcntl(3, F_SETFD, 0);  // keep it across exec
         else
             ::dup2(pipe_read.fd, 3);
-        if (report.child >= 0) {
-            // Above 3 already (0-2 are taken, 3 is the pipe's or ours now).
-            ::fcntl(report.child, F_SETFD, 0);
-            ::setenv(report_fd_variable, std::to_string(report.child).c_str(), 1);
+        if (reporting) {
+            ::fcntl(report->child, F_SETFD, 0);
+            ::setenv(report_fd_variable, std::to_string(report->child).c_str(), 1);
         }
         const char* argv[] = {program_.c_str(), reporting ? as_user_.reporter.c_str() : "true", nullptr};
         ::execvp(argv[0], const_cast<char* const*>(argv));
@@ -141,7 +136,7 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     }
     ::setpgid(pid, pid);  // also here: no race with the child's own call
     pipe_read.reset();
-    report.close_child();
+    if (report) report->close_child();
     // At most 512 octets: the pipe holds them all, so this never blocks.
     const bool written = write_all(pipe_write.fd, payload.view());
     pipe_write.reset();
@@ -153,7 +148,7 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     const int code = WEXITSTATUS(status);
     if (code == 0 && written && !reporting) return {K::accepted, ""};
     if (code == 0 && written) {
-        const ReportOutcome outcome = receive_report(report);
+        const ReportOutcome outcome = receive_report(*report);
         if (!outcome.account) return {K::temporary, outcome.why};
         if (const auto why = refusal(*outcome.account, as_user_.min_uid); !why.empty())
             return {K::forbidden, why};
