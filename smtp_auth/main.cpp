@@ -13,6 +13,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "client_address.hpp"
 #include "close_connection.hpp"
 #include "config.hpp"
 #include "descriptors.hpp"
@@ -26,6 +27,7 @@ using namespace smtpauth;
 
 namespace {
 
+constexpr int exit_refused = 1;
 constexpr int exit_usage = 100;
 constexpr int exit_temporary = 111;
 
@@ -80,6 +82,9 @@ int main(int argc, char** argv) {
 
     Config config;
     try {
+        // Who the client is: tcpserver's variables, else the socket's own
+        // addresses; behind a balancer, its PROXY header. Before any byte.
+        if (!locate_client(0)) return exit_refused;
         config = config_from_environment();
     } catch (const std::exception& e) {
         log_line("smtp_auth", std::string("configuration error: ") + e.what());
