@@ -76,14 +76,22 @@ ConnectionAddresses addresses_without_ucspi(int fd) {
 
 void export_addresses(const ConnectionAddresses& addresses, bool replace) {
     const int overwrite = replace ? 1 : 0;
+    const bool ipv6 = addresses.remote && addresses.remote->ip.find(':') != std::string::npos;
+    // Under PROTO=TCP6 some read TCPREMOTEIP (qmail-smtpd), others
+    // ${PROTO}REMOTEIP (mailfront, IPv6-patched qmail): both are set.
+    const auto put = [&](const std::string& name, const std::string& value) {
+        ::setenv(("TCP" + name).c_str(), value.c_str(), overwrite);
+        if (ipv6) ::setenv(("TCP6" + name).c_str(), value.c_str(), overwrite);
+        else if (replace) ::unsetenv(("TCP6" + name).c_str());
+    };
     if (const auto& r = addresses.remote) {
-        ::setenv("PROTO", r->ip.find(':') == std::string::npos ? "TCP" : "TCP6", overwrite);
-        ::setenv("TCPREMOTEIP", r->ip.c_str(), overwrite);
-        ::setenv("TCPREMOTEPORT", std::to_string(r->port).c_str(), overwrite);
+        ::setenv("PROTO", ipv6 ? "TCP6" : "TCP", overwrite);
+        put("REMOTEIP", r->ip);
+        put("REMOTEPORT", std::to_string(r->port));
     }
     if (const auto& l = addresses.local) {
-        ::setenv("TCPLOCALIP", l->ip.c_str(), overwrite);
-        ::setenv("TCPLOCALPORT", std::to_string(l->port).c_str(), overwrite);
+        put("LOCALIP", l->ip);
+        put("LOCALPORT", std::to_string(l->port));
     }
 }
 

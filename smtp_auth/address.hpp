@@ -43,7 +43,9 @@ ConnectionAddresses addresses_without_ucspi(int fd);
 
 // Sets PROTO ("TCP", or "TCP6" for an IPv6 client, as ucspi-tcp6 does),
 // TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP and TCPLOCALPORT for what is
-// known; `replace` says whether a value already set gives way.
+// known, and for an IPv6 client the same as TCP6REMOTEIP...; `replace`
+// says whether a value already set gives way (and, for an IPv4 client, that
+// TCP6 values go).
 void export_addresses(const ConnectionAddresses& addresses, bool replace);
 
 }  // namespace smtpauth

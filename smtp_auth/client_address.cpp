@@ -58,8 +58,8 @@ bool locate_client(int fd) {
     if (header.addresses) {
         export_addresses(*header.addresses, true);
         // Names tcpserver looked up for the balancer's address, not the client's.
-        ::unsetenv("TCPREMOTEHOST");
-        ::unsetenv("TCPREMOTEINFO");
+        for (const char* name : {"TCPREMOTEHOST", "TCPREMOTEINFO", "TCP6REMOTEHOST", "TCP6REMOTEINFO"})
+            ::unsetenv(name);
     }
     return true;
 }

@@ -28,6 +28,7 @@ std::string env(const char* name) {
 }
 
 const char* const variables[] = {"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
+                                 "TCP6REMOTEIP", "TCP6REMOTEPORT", "TCP6LOCALIP", "TCP6LOCALPORT",
                                  "REMOTE_ADDR", "REMOTE_PORT"};
 
 void clear_variables() {
@@ -121,6 +122,16 @@ TEST_CASE("a TCP connection's own addresses, exported as UCSPI names them") {
     CHECK(env("TCPREMOTEIP") == "2001:db8::9");
     CHECK(env("TCPREMOTEPORT") == "25");
     CHECK(env("TCPLOCALIP") == "127.0.0.1");
+    // mailfront reads ${PROTO}REMOTEIP.
+    CHECK(env("TCP6REMOTEIP") == "2001:db8::9");
+    CHECK(env("TCP6REMOTEPORT") == "25");
+    // Back to IPv4: no TCP6 value stays behind to contradict it.
+    export_addresses({Endpoint{"192.0.2.1", 26}, Endpoint{"192.0.2.2", 587}}, true);
+    CHECK(env("PROTO") == "TCP");
+    CHECK(env("TCPREMOTEIP") == "192.0.2.1");
+    CHECK(env("TCP6REMOTEIP") == "(unset)");
+    CHECK(env("TCP6LOCALIP") == "(unset)");
+    CHECK(env("TCPLOCALPORT") == "587");
     ::close(server);
     ::close(client);
     ::close(listener);
