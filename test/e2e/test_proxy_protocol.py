@@ -172,3 +172,15 @@ def test_without_proxy_protocol_a_proxy_line_is_a_bad_command(chain, backend_dir
     log = c.sessions_ended(1)
     assert "proxy header" not in log
     assert read_env(seen)["TCPREMOTEIP"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("send", ["send-proxy", "send-proxy-v2"])
+def test_health_checks_with_the_header_pass_quietly(chain, haproxy, send):
+    """HAProxy's health checks on a send-proxy server send the header too
+    (v2: LOCAL), then close. None is refused: not one log line, however
+    many checks."""
+    c = chain(env={"PROXY_PROTOCOL": "1"})
+    haproxy(c.port, f"{send} check inter 100ms")
+    log = c.sessions_ended(5)
+    assert not smtp_auth_lines(log), log
+
