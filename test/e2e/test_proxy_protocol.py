@@ -10,6 +10,7 @@ import re
 import smtplib
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -180,7 +181,22 @@ def test_health_checks_with_the_header_pass_quietly(chain, haproxy, send):
     (v2: LOCAL), then close. None is refused: not one log line, however
     many checks."""
     c = chain(env={"PROXY_PROTOCOL": "1"})
-    haproxy(c.port, f"{send} check inter 100ms")
-    log = c.sessions_ended(5)
+    h = haproxy(c.port, f"{send} check inter 200ms")
+    c.wait_for_log(r"^tcpserver: ok ", 3)
+    h.stop()
+    # Every check's session has ended (under ASan, exits are slow).
+    deadline = time.monotonic() + 4 * TIMEOUT
+    while re.findall(r"^tcpserver: status: (\d+)/", c.log(), re.M)[-1] != "0":
+        assert time.monotonic() < deadline, c.log()
+        time.sleep(0.1)
+    log = c.log()
+    assert len(re.findall(r"^tcpserver: end ", log, re.M)) >= 3, log
     assert not smtp_auth_lines(log), log
 
+
+
+def test_bad_proxy_protocol_setting_is_a_configuration_error(chain):
+    c = chain(env={"PROXY_PROTOCOL": "yes"})
+    with c.connect() as conversation:
+        assert conversation.reply().lines == ["421 4.3.0 Mail service misconfigured"]
+    assert "smtp_auth: configuration error: PROXY_PROTOCOL must be empty or 1" in c.sessions_ended(1)

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -238,4 +239,19 @@ TEST_CASE("read_proxy_header leaves the client's first octets in the socket") {
     CHECK(h.status == Status::malformed);
     CHECK(h.error == "connection closed");
     ::close(pair[0]);
+}
+
+TEST_CASE("PROXY_PROTOCOL is off, or 1") {
+    ::unsetenv("PROXY_PROTOCOL");
+    CHECK_FALSE(proxy_protocol_required());
+    ::setenv("PROXY_PROTOCOL", "", 1);
+    CHECK_FALSE(proxy_protocol_required());
+    ::setenv("PROXY_PROTOCOL", "1", 1);
+    CHECK(proxy_protocol_required());
+    for (const char* bad : {"0", "yes", "v2", "1 ", "2"}) {
+        CAPTURE(bad);
+        ::setenv("PROXY_PROTOCOL", bad, 1);
+        CHECK_THROWS_AS(proxy_protocol_required(), std::invalid_argument);
+    }
+    ::unsetenv("PROXY_PROTOCOL");
 }
