@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "as_user.hpp"
+#include "client_address.hpp"
 #include "close_connection.hpp"
 #include "config.hpp"
 #include "descriptors.hpp"
@@ -27,6 +28,7 @@ using namespace smtpauth;
 
 namespace {
 
+constexpr int exit_refused = 1;
 constexpr int exit_usage = 100;
 constexpr int exit_temporary = 111;
 
@@ -86,6 +88,9 @@ int main(int argc, char** argv) {
     Config config;
     AsUser as_user;
     try {
+        // Who the client is: tcpserver's variables, else the socket's own
+        // addresses; behind a balancer, its PROXY header. Before any byte.
+        if (!locate_client(0)) return exit_refused;
         config = config_from_environment();
         as_user = as_user_from_environment();
     } catch (const std::exception& e) {
