@@ -35,8 +35,9 @@ private:
         const Verdict verdict = verifier_.verify(credentials);
         credentials.secret.clear();
         switch (verdict.kind) {
-            case Verdict::Kind::accepted: return {K::accepted, "", credentials.user};
+            case Verdict::Kind::accepted: return {K::accepted, "", credentials.user, "", verdict.account};
             case Verdict::Kind::temporary: return {K::temporary, "", credentials.user, verdict.detail};
+            case Verdict::Kind::forbidden: return {K::forbidden, "", credentials.user, verdict.detail};
             case Verdict::Kind::rejected: break;
         }
         return refuse(verdict.detail);

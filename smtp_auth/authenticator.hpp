@@ -22,11 +22,13 @@ struct AuthStep {
         rejected,   // 535 after AUTH_DELAY, counts towards AUTH_TRIES
         temporary,  // 454 4.7.0
         malformed,  // 501 5.5.2
+        forbidden,  // the password was good, the account may not have a session: 421
     };
     Kind kind;
     std::string challenge{};
     std::string user{};    // accepted: the name; otherwise the name tried, if known
-    std::string detail{};  // rejected, temporary: why, for the log
+    std::string detail{};  // rejected, temporary, forbidden: why, for the log
+    std::string account{};  // accepted, as-user mode: SMTPAUTH_ACCOUNT for the chain
 };
 
 class AuthExchange {

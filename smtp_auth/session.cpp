@@ -72,7 +72,7 @@ bool Session::start_tls() {
 }
 
 SessionEnd Session::handoff(std::optional<std::string> user) {
-    SessionEnd end{SessionEnd::Kind::handoff, 0, std::move(user), tls_info_, std::move(handoff_)};
+    SessionEnd end{SessionEnd::Kind::handoff, 0, std::move(user), account_, tls_info_, std::move(handoff_)};
     return end;
 }
 
@@ -252,7 +252,14 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
             log_attempt(name, step.user, "accepted");
             if (!reply("235 2.7.0 Authentication successful\r\n")) return AuthResult::end;
             user_ = step.user;
+            account_ = step.account;
             return AuthResult::success;
+        case AuthStep::Kind::forbidden:
+            // The password was right: no delay hides that, and no retry
+            // helps. The session ends rather than run as that account.
+            log_attempt(name, step.user, "refused a session (" + step.detail + ")");
+            reply("421 4.7.0 No mail session for this account, closing connection\r\n");
+            return AuthResult::end;
         case AuthStep::Kind::temporary:
             log_attempt(name, step.user, "temporary failure (" + step.detail + ")");
             return say("454 4.7.0 Temporary authentication failure\r\n");

@@ -22,6 +22,7 @@ struct SessionEnd {
     Kind kind;
     int exit_code{0};
     std::optional<std::string> user{};  // set after a successful AUTH
+    std::string account{};              // as-user mode: SMTPAUTH_ACCOUNT after a login
     std::optional<TlsInfo> tls{};       // set when the session is encrypted
     Handoff handoff{};
 };
@@ -69,6 +70,7 @@ private:
     Handoff handoff_;
     unsigned failures_ = 0;
     std::optional<std::string> user_;
+    std::string account_;
     LineReader::Status end_status_ = LineReader::Status::line;
 };
 
