@@ -404,15 +404,16 @@ class Queue:
 
     def messages_received(self):
         """(sender, recipients, received, message): `received` is the
-        Received line qmail-smtpd puts on top of each message (removed from
-        `message`; None behind mailfront, which writes none)."""
+        Received line qmail-smtpd puts on top of each message it passed to
+        qmail_queue_recorder.py (removed from `message`); None for a message
+        mailfront stored."""
         out = []
         for f in sorted((self.path / "new").iterdir()):
             data = f.read_bytes()
             envelope, _, message = data.partition(b"\0\0")
             sender, *recipients = envelope.decode().split("\0")
             received = None
-            if backends.BACKEND.name == backends.QMAIL_SMTPD:
+            if f.name.endswith(".qmail-queue"):
                 first, by, message = message.split(b"\n", 2)
                 assert first.startswith(b"Received: from ") and by.startswith(b"  by "), data[:300]
                 received = (first + b"\n" + by).decode()

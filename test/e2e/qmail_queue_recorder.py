@@ -40,7 +40,7 @@ def main():
     if not queue:
         return 0
     record = b"\0".join([fields[0][1:]] + [f[1:] for f in fields[1:-2]]) + b"\0\0" + message
-    name = f"{time.time_ns()}.{os.getpid()}"
+    name = f"{time.time_ns()}.{os.getpid()}.qmail-queue"  # Queue tells them by the suffix
     tmp = os.path.join(queue, "tmp", name)
     with open(tmp, "wb") as f:
         f.write(record)
