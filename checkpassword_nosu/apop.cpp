@@ -71,6 +71,11 @@ Verdict check_apop(const Credentials& c, const ApopSettings& settings, Account& 
     account.shell = pw != nullptr && pw->pw_shell != nullptr && pw->pw_shell[0] != '\0'
                         ? pw->pw_shell
                         : "/usr/sbin/nologin";
+    // The ids qmail-lspawn delivers with: uid, gid, and the gid as the only
+    // group (its prot_gid), for the as-user mode.
+    account.uid = std::to_string(box.uid);
+    account.gid = std::to_string(box.gid);
+    account.groups = account.gid;
     account.uid_zero = false;
     account.expired = false;
     account.scheme = "PLAIN";
