@@ -1,7 +1,8 @@
 // checkpassword_nosu prog [args...]
 //
 // Reads "login\0password\0timestamp\0" from descriptor 3, checks it against
-// CHECKPASSWORD_FILE (Dovecot passwd-file) or the system accounts, and on
+// CHECKPASSWORD_FILE (Dovecot passwd-file), the address's .apop file
+// (CHECKPASSWORD_APOP=1) or the system accounts, and on
 // success sets USER, HOME and SHELL (and CHECKPASSWORD_UID, _GID, _GROUPS
 // when the account has ids) and runs prog. It never changes uid, gid,
 // groups or directory: the caller does that, if anyone. Exit 1: refused;
@@ -9,10 +10,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <utility>
 
+#include "apop.hpp"
 #include "fd3.hpp"
 #include "judge.hpp"
 #include "log.hpp"
@@ -33,6 +36,22 @@ struct Identity {
 
 // Everything secret lives in here and is wiped when it returns.
 int check(Identity& who) {
+    // The apoppw scheme's settings, checked before anything is read.
+    std::optional<ApopSettings> apop;
+    if (const char* mode = std::getenv("CHECKPASSWORD_APOP"); mode != nullptr && mode[0] != '\0') {
+        std::string why;
+        if (std::string_view(mode) != "1")
+            why = "CHECKPASSWORD_APOP must be 1 or unset";
+        else if (const char* file = std::getenv("CHECKPASSWORD_FILE"); file != nullptr && file[0] != '\0')
+            why = "CHECKPASSWORD_APOP and CHECKPASSWORD_FILE are both set; use one";
+        else
+            apop = apop_settings(std::getenv("QMAILHOME"), std::getenv("CHECKPASSWORD_MIN_UID"), why);
+        if (!apop) {
+            log(why);
+            return 111;
+        }
+    }
+
     smtpauth::Secret input;
     switch (read_credentials(3, input)) {
     case ReadResult::ok: break;
@@ -52,6 +71,15 @@ int check(Identity& who) {
     }
 
     Account account;
+    if (apop) {
+        const Verdict verdict = check_apop(*credentials, *apop, account);
+        if (verdict.exit_code != 0) {
+            log(verdict.reason);
+            return verdict.exit_code;
+        }
+        who = {account.user, account.home, account.shell, account.uid, account.gid, account.groups};
+        return 0;
+    }
     std::string why;
     const Lookup found =
         find_account(credentials->login, std::getenv("CHECKPASSWORD_FILE"), account, why);
