@@ -18,6 +18,7 @@
 #include "descriptors.hpp"
 #include "handoff.hpp"
 #include "log.hpp"
+#include "owned_variables.hpp"
 #include "session.hpp"
 #include "tls.hpp"
 #include "verifier.hpp"
@@ -62,6 +63,7 @@ constexpr int exit_temporary = 111;
 }  // namespace
 
 int main(int argc, char** argv) {
+    open_standard_descriptors();
     if (argc < 3) {
         log_line("smtp_auth", "usage: smtp_auth checkprog prog [arg ...]");
         return exit_usage;
@@ -77,6 +79,8 @@ int main(int argc, char** argv) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     close_on_exec_from_3();
+    // Ours to set, after a login or a handshake, and no one else's.
+    clear_owned_variables();
 
     Config config;
     try {

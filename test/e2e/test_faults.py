@@ -542,8 +542,8 @@ def certificate(workdir):
 
 
 @pytest.fixture
-def tls_env(certificate, test_account):
-    uid, gid = test_account
+def tls_env(certificate, tls_account):
+    uid, gid = tls_account
     cert, key = certificate
     return {"TLS_CERT": str(cert), "TLS_KEY": str(key), "UID": str(uid), "GID": str(gid),
             "AUTH_PLAINTEXT": "1"}  # so that after_fault can log in in the clear

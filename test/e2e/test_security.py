@@ -63,9 +63,10 @@ def credentials_now(s):
 
 
 @pytest.mark.parametrize("how", ["login", "no login", "SMTPAUTH=-", "STARTTLS", "SMTPS"])
-def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, tls_env,
+def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, tls_account, tls_env,
                                               certificate, how):
     uid, gid = test_account
+    relay_uid, relay_gid = tls_account
     env = dict(QUICK)
     if how == "SMTPAUTH=-":
         env["SMTPAUTH"] = "-"
@@ -91,10 +92,14 @@ def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, 
             assert c.command("MAIL FROM:<alice@example.org>").code == 250
             now = credentials_now(s)
             assert c.command("QUIT").code == 221
-    # After the handoff nothing of the session is root, the TLS relay included.
+    # After the handoff nothing of the session is root, the TLS relay
+    # included, which has an account of its own.
     assert now
     for p, groups in now:
-        assert p.uids == (uid,) * 4 and groups <= {gid}, (str(p), groups)
+        if p.name == "smtp_auth":
+            assert p.uids == (relay_uid,) * 4 and groups <= {relay_gid}, (str(p), groups)
+        else:
+            assert p.uids == (uid,) * 4 and groups <= {gid}, (str(p), groups)
     # And at no time did a backend or smtpproxy run as root.
     s.processes.assert_all_gone()
     seen = list(s.processes.seen.values())
@@ -124,12 +129,12 @@ def holds_tcp_socket(pid, inodes):
 
 
 @pytest.mark.parametrize("implicit", [False, True])
-def test_tls_handshake_is_parsed_without_root(chain, test_account, tls_env, implicit):
+def test_tls_handshake_is_parsed_without_root(chain, tls_account, tls_env, implicit):
     """From the first byte of the handshake, the only process of the session
     that holds the client's connection is the TLS relay, and it is not root:
     a flaw in OpenSSL's parsing of the client's records cannot reach root.
     smtp_auth waits, as root, on the other side of the socketpair."""
-    uid, _ = test_account
+    uid, _ = tls_account
     env = dict(QUICK, **tls_env)
     if implicit:
         env["SMTPS"] = "1"
