@@ -165,6 +165,7 @@ def chpasswd(user, password):
 def try_login(s, account):
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         return c.command("AUTH PLAIN " + plain_response(account.user, account.password)).code
 
 
@@ -270,6 +271,7 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
     checker.set("hang")
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         c.send("AUTH PLAIN " + plain_response(a.user, a.password) + "\r\n")
         s.processes.wait_for_names({"checkpassword_n"})
         procs = s.processes.current()
@@ -283,6 +285,7 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
     for mechanism in ("PLAIN", "LOGIN", "CRAM-MD5"):
         with s.connect() as c:
             c.reply()
+            assert c.command(EHLO).code == 250
             if mechanism == "PLAIN":
                 assert c.command("AUTH PLAIN " + plain_response(a.user, wrong)).code == 535
                 c.send(f"AUTH PLAIN {plain_response(a.user, a.password)}\r\n"
@@ -333,6 +336,7 @@ def test_sniffed_cram_md5_digest_cannot_log_in(chain, passwd_file):
     digest = hmac.new(a.password.encode(), challenge.encode(), hashlib.md5).hexdigest()
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH LOGIN").code == 334
         assert c.command(b64(a.user)).code == 334
         assert c.command(base64.b64encode(f"{digest}\0{challenge}".encode()).decode()).code == 535
@@ -372,6 +376,7 @@ def test_every_failure_is_delayed(chain, passwd_file):
                 plain_response("bad\rname", "x")]                # refused user name
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         for response in failures:
             started = time.monotonic()
             assert c.command("AUTH PLAIN " + response).code == 535
@@ -387,6 +392,7 @@ def test_failures_are_counted_per_connection(chain, passwd_file, checker):
     wrong = "AUTH PLAIN " + plain_response(a.user, "wrong")
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command(wrong).code == 535
         assert c.command(wrong).code == 535
         # A temporary failure is the server's, not the client's: not counted.
@@ -400,6 +406,7 @@ def test_failures_are_counted_per_connection(chain, passwd_file, checker):
     # A new connection starts from nothing.
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command(wrong).code == 535
         assert c.command(wrong).code == 535
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password)).code == 235
@@ -432,6 +439,7 @@ def failing_sessions(s, passwd_file):
         c.sock, c.buffer, c.raw = connect_from(s, address), b"", b""
         with c:
             c.reply()
+            assert c.command(EHLO).code == 250
             for response in (plain_response(a.user, "wrong"),
                              plain_response(FORGED_USER, "x"),
                              plain_response("new\nline", "x")):
@@ -479,6 +487,7 @@ def test_fail2ban_filter_matches_the_real_log(chain, passwd_file, checker, workd
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password)).code == 454
     s.sessions_ended(3)
     assert "temporary failure" in s.log()

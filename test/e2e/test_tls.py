@@ -106,8 +106,9 @@ def test_plaintext_pipelined_after_starttls_is_not_obeyed(server, tls_env, clien
         tls.close()
 
 
-def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account):
+def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account, tls_account):
     uid, _ = test_account
+    relay_uid, _ = tls_account
     s = server(env=dict(tls_env, SMTPS="1"))
     a = passwd_file.crypt
     with smtplib.SMTP_SSL("127.0.0.1", s.port, timeout=TIMEOUT,
@@ -116,10 +117,11 @@ def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account
         assert not client.has_extn("starttls")
         client.login(a.user, a.password)
         assert client.mail("bob@example.org")[0] == 250
-        # Nothing of the session, the TLS relay included, is root now.
+        # Nothing of the session, the TLS relay included, is root now; the
+        # relay has an account of its own.
         procs = [credentials(p) for p in descendants(s.proc.pid)]
         assert len(procs) >= 3, procs  # TLS relay, smtpproxy, mailfront
-        assert all(p[1] == [uid] * 4 for p in procs), procs
+        assert all(p[1] == [relay_uid if p[0] == "smtp_auth" else uid] * 4 for p in procs), procs
         assert client.rcpt("someone@remote.example")[0] == 250
 
 
