@@ -63,7 +63,11 @@ def test_a_client_that_does_not_read_its_replies_is_cut_off(server):
     ehloresp = "\n".join("250-" + f"{i:02d}" + "x" * 490 for i in range(64))  # 32 KiB a reply
     s = server(env={"EHLORESP": ehloresp, "SMTP_TIMEOUT": "2", "LOGIN_COMMANDS": "10000"})
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    # Before connect: the smallest window, and small segments as on a real
+    # network, so that the server's send buffer stays small (under 96 KiB)
+    # too: on loopback's 64 KiB segments it would take every reply whole.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
     sock.settimeout(TIMEOUT)
     sock.connect(("127.0.0.1", s.port))
     try:
