@@ -20,6 +20,7 @@ struct SessionEnd {
     Kind kind;
     int exit_code{0};
     std::optional<std::string> user{};  // set after a successful AUTH
+    std::string account{};              // as-user mode: SMTPAUTH_ACCOUNT after a login
     std::optional<TlsInfo> tls{};       // set when the session is encrypted
     Handoff handoff{};
 };
@@ -63,6 +64,7 @@ private:
     Handoff handoff_;
     unsigned failures_ = 0;
     std::optional<std::string> user_;
+    std::string account_;
     bool greeted_ = false;  // EHLO or HELO since the start or STARTTLS
     unsigned commands_ = 0;  // answered here, before the login or handoff
     std::chrono::steady_clock::time_point login_deadline_;
