@@ -48,7 +48,8 @@ ROOT = os.path.dirname(HERE)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BACKEND = ["mailfront", "smtp", "qmail", "accept-sender", "relayclient"]
 USER, PASSWORD = "bench", "bench-password"
-ACCOUNT = "nobody"  # setuidgid's and the TLS relay's unprivileged account
+ACCOUNT = "nobody"  # setuidgid's unprivileged account
+RELAY_ACCOUNT = "smtpauth-tls"  # the TLS relay's own (created if missing, as by the tests)
 GiB = 1 << 30
 
 
@@ -213,9 +214,12 @@ class Bench:
                         "-days", "30", "-subj", "/CN=bench.example"],
                        check=True, capture_output=True)
         pem = self.file("tls.pem", open(cert).read() + open(key).read())
-        uid = subprocess.run(["id", "-u", ACCOUNT], capture_output=True, text=True,
+        if subprocess.run(["id", RELAY_ACCOUNT], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                            "--shell", "/usr/sbin/nologin", RELAY_ACCOUNT], check=True)
+        uid = subprocess.run(["id", "-u", RELAY_ACCOUNT], capture_output=True, text=True,
                              check=True).stdout.strip()
-        gid = subprocess.run(["id", "-g", ACCOUNT], capture_output=True, text=True,
+        gid = subprocess.run(["id", "-g", RELAY_ACCOUNT], capture_output=True, text=True,
                              check=True).stdout.strip()
 
         b, t = a.build, a.tools

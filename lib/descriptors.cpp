@@ -19,6 +19,11 @@ void close_on_exec_from_3() noexcept {
     for (int fd = 3; fd < static_cast<int>(last); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+void open_standard_descriptors() noexcept {
+    for (int fd = 0; fd <= 2; ++fd)
+        if (::fcntl(fd, F_GETFD) == -1) ::open("/dev/null", O_RDWR);
+}
+
 void set_nonblocking(int fd) noexcept {
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags != -1) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);

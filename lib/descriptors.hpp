@@ -9,6 +9,10 @@ namespace smtpauth {
 // that it may run between fork and exec.
 void close_on_exec_from_3() noexcept;
 
+// Opens /dev/null on whichever of 0, 1 and 2 is closed: a descriptor the
+// program opens later (a pipe to a child) must not land there.
+void open_standard_descriptors() noexcept;
+
 void set_nonblocking(int fd) noexcept;
 
 // Waits for `events` on `fd` until `deadline`: false on timeout or error.

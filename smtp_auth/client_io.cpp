@@ -1,11 +1,14 @@
 #include "client_io.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "descriptors.hpp"
 #include "secret.hpp"
 
 namespace smtpauth {
@@ -21,6 +24,24 @@ int wait_for(int fd, short events, std::chrono::milliseconds timeout) {
         if (errno != EINTR) return -1;
     }
 }
+
+// O_NONBLOCK for as long as it lives. The descriptor is the client's socket,
+// which the chain inherits and expects as it came: the flag is put back.
+class NonBlocking {
+public:
+    explicit NonBlocking(int fd) : fd_(fd), flags_(::fcntl(fd, F_GETFL)) {
+        if (flags_ != -1 && !(flags_ & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, flags_ | O_NONBLOCK);
+    }
+    ~NonBlocking() {
+        if (flags_ != -1 && !(flags_ & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, flags_);
+    }
+    NonBlocking(const NonBlocking&) = delete;
+    NonBlocking& operator=(const NonBlocking&) = delete;
+
+private:
+    int fd_;
+    int flags_;
+};
 }  // namespace
 
 long FdChannel::read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) {
@@ -34,16 +55,19 @@ long FdChannel::read_some(char* data, std::size_t size, std::chrono::millisecond
 }
 
 bool FdChannel::write_all(std::string_view data, std::chrono::milliseconds timeout) {
+    // A reply (an EHLO reply of 32 KiB) may be larger than the room poll(2)
+    // promises: a blocking write(2) would then wait for the client for ever.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const NonBlocking nonblocking(write_fd_);
     while (!data.empty()) {
-        // Replies are small: once poll says there is room, write(2) does not
-        // block, so a client that stops reading cannot hold us past timeout.
-        if (wait_for(write_fd_, POLLOUT, timeout) != 0) return false;
         const ssize_t n = ::write(write_fd_, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
+        if (n >= 0) {
+            data.remove_prefix(static_cast<std::size_t>(n));
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (!wait_until(write_fd_, POLLOUT, deadline)) return false;
+        } else if (errno != EINTR) {
             return false;
         }
-        data.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
 }
@@ -60,7 +84,8 @@ bool LineReader::fill() {
     }
     const std::size_t old = buffer_.size();
     buffer_.resize(old + block_size);
-    const long n = channel_.read_some(buffer_.data() + old, block_size, timeout_);
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    const long n = left.count() <= 0 ? -2 : channel_.read_some(buffer_.data() + old, block_size, std::min(timeout_, left));
     buffer_.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
     if (n > 0) return true;
     status_ = n == 0 ? Status::eof : n == -2 ? Status::timeout : Status::error;

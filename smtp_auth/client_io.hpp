@@ -17,6 +17,8 @@ public:
     virtual ~ClientChannel() = default;
     // > 0 bytes read, 0 end of file, -1 error, -2 timeout.
     virtual long read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) = 0;
+    // All of `data` within `timeout` in all, or false: a client that does
+    // not read cannot hold the writer longer.
     virtual bool write_all(std::string_view data, std::chrono::milliseconds timeout) = 0;
 };
 
@@ -53,6 +55,9 @@ public:
     }
     ~LineReader() { wipe(buffer_); }
 
+    // No read waits past `deadline`: a read that would is a timeout.
+    void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+
     // The next line of at most max_line octets. A longer line is reported
     // once as too_long and skipped up to and including its LF.
     Result read_line();
@@ -71,12 +76,26 @@ public:
     // Overwrites the bytes already consumed (an AUTH exchange's lines).
     void wipe_consumed();
 
+    // Wipes the consumed bytes when it goes out of scope, however the scope
+    // is left: for the lines of an AUTH exchange.
+    class ConsumedWiper {
+    public:
+        explicit ConsumedWiper(LineReader& reader) : reader_(reader) {}
+        ~ConsumedWiper() { reader_.wipe_consumed(); }
+        ConsumedWiper(const ConsumedWiper&) = delete;
+        ConsumedWiper& operator=(const ConsumedWiper&) = delete;
+
+    private:
+        LineReader& reader_;
+    };
+
 private:
     bool fill();  // false on EOF, timeout or error (status_ says which)
 
     ClientChannel& channel_;
     std::size_t max_line_;
     std::chrono::milliseconds timeout_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     std::string buffer_;
     std::size_t start_ = 0;      // first byte not yet returned
     std::size_t last_line_ = 0;  // start of the line returned last

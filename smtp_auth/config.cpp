@@ -199,6 +199,15 @@ Config config_from_environment() {
         c.idle_timeout = parse_seconds("SMTP_TIMEOUT", v, seconds(86400));
         if (c.idle_timeout.count() == 0) throw std::invalid_argument("SMTP_TIMEOUT must be at least 1");
     }
+    if (const char* v = std::getenv("LOGIN_TIMEOUT")) {
+        c.login_timeout = parse_seconds("LOGIN_TIMEOUT", v, seconds(86400));
+        if (c.login_timeout.count() == 0) throw std::invalid_argument("LOGIN_TIMEOUT must be at least 1");
+    }
+    if (const char* v = std::getenv("LOGIN_COMMANDS")) {
+        const auto n = parse_seconds("LOGIN_COMMANDS", v, seconds(10000)).count();
+        if (n == 0) throw std::invalid_argument("LOGIN_COMMANDS must be at least 1");
+        c.max_login_commands = static_cast<unsigned>(n);
+    }
     c.tls = tls_config_from_environment();
     return c;
 }

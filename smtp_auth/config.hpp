@@ -57,6 +57,10 @@ struct Config {
     unsigned max_failures = 3;
     std::chrono::seconds checker_timeout{30};
     std::chrono::seconds idle_timeout{1200};
+    // Before the login or the handoff smtp_auth runs as root: a client may
+    // spend this long there in all, and have this many commands answered.
+    std::chrono::seconds login_timeout{300};
+    unsigned max_login_commands = 50;
     std::string remote_ip;      // for the log
     TlsConfig tls;
 
@@ -67,7 +71,7 @@ struct Config {
 };
 
 // Reads GREETING, EHLORESP, SMTPAUTH, AUTH_DELAY, AUTH_TRIES, AUTH_TIMEOUT,
-// SMTP_TIMEOUT, TCPLOCALHOST, TCPLOCALIP, TCPREMOTEIP and the TLS settings. Throws
+// SMTP_TIMEOUT, LOGIN_TIMEOUT, LOGIN_COMMANDS, TCPLOCALHOST, TCPLOCALIP, TCPREMOTEIP and the TLS settings. Throws
 // std::invalid_argument with a message naming the bad variable.
 Config config_from_environment();
 

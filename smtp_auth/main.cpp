@@ -22,6 +22,7 @@
 #include "dovecot_authenticator.hpp"
 #include "handoff.hpp"
 #include "log.hpp"
+#include "owned_variables.hpp"
 #include "session.hpp"
 #include "tls.hpp"
 #include "verifier.hpp"
@@ -68,6 +69,7 @@ constexpr int exit_temporary = 111;
 }  // namespace
 
 int main(int argc, char** argv) {
+    open_standard_descriptors();
     if (argc < 3) {
         log_line("smtp_auth", "usage: smtp_auth checkprog prog [arg ...]");
         return exit_usage;
@@ -83,6 +85,8 @@ int main(int argc, char** argv) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     close_on_exec_from_3();
+    // Ours to set, after a login or a handshake, and no one else's.
+    clear_owned_variables();
     // Ours to set, after a login only: whatever the launcher left would make
     // authuidgid run the session as that account.
     ::unsetenv(account_variable);

@@ -15,6 +15,8 @@ namespace {
 
 constexpr std::string_view reply_too_long = "500 5.5.6 Line too long\r\n";
 constexpr std::string_view reply_timeout = "421 4.4.2 Timeout, closing connection\r\n";
+constexpr std::string_view reply_too_slow = "421 4.4.2 Too long without logging in, closing connection\r\n";
+constexpr std::string_view reply_too_many = "421 4.7.0 Too many commands without logging in, closing connection\r\n";
 
 void sleep_until(std::chrono::steady_clock::time_point when) {
     for (;;) {
@@ -30,16 +32,32 @@ void sleep_until(std::chrono::steady_clock::time_point when) {
 }  // namespace
 
 bool Session::reply(std::string_view text) {
-    return client_.write_all(text, config_.idle_timeout);
+    // Within the login deadline too, but a last reply (a 421) gets a moment.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(login_deadline_ - std::chrono::steady_clock::now());
+    const auto idle = std::chrono::milliseconds(config_.idle_timeout);
+    return client_.write_all(text, std::clamp(left, std::chrono::milliseconds(1000), idle));
 }
 
 SessionEnd Session::ended_by(LineReader::Status status) {
+    if (status == LineReader::Status::timeout && past_login_deadline()) {
+        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " no login within LOGIN_TIMEOUT from " +
+                                  config_.remote_ip + ": closing");
+        reply(reply_too_slow);
+        return closed(1);
+    }
     if (status == LineReader::Status::timeout) {
         reply(reply_timeout);
         log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " timeout from " + config_.remote_ip);
         return closed(1);
     }
     return closed(status == LineReader::Status::eof ? 0 : 1);
+}
+
+SessionEnd Session::too_many_commands() {
+    log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " too many commands without a login from " +
+                              config_.remote_ip + ": closing");
+    reply(reply_too_many);
+    return closed(1);
 }
 
 void Session::remember_greeting_line(std::string_view raw) {
@@ -68,6 +86,7 @@ bool Session::start_tls() {
     tls_info_ = tls_->start();
     // RFC 3207 4.2: forget what the client said before.
     handoff_ = Handoff{};
+    greeted_ = false;
     return tls_info_.has_value();
 }
 
@@ -77,11 +96,15 @@ SessionEnd Session::handoff(std::optional<std::string> user) {
 }
 
 SessionEnd Session::run() {
+    // The whole root phase is bounded, however busy the client keeps it.
+    login_deadline_ = std::chrono::steady_clock::now() + config_.login_timeout;
+    reader_.set_deadline(login_deadline_);
     if (tls_ && config_.tls.implicit && !start_tls()) return closed(1);
     if (!reply(config_.greeting)) return closed(1);
     for (;;) {
         const auto [status, raw] = reader_.read_line();
         if (status == LineReader::Status::too_long) {
+            if (++commands_ > config_.max_login_commands) return too_many_commands();
             if (!reply(reply_too_long)) return closed(1);
             continue;
         }
@@ -89,8 +112,14 @@ SessionEnd Session::run() {
 
         const Command command = parse_command(raw);
         const auto& verb = command.verb;
+        // An AUTH line may carry a password: whichever way its exchange
+        // ends, its lines are overwritten.
+        std::optional<LineReader::ConsumedWiper> wiper;
+        if (verb == "AUTH") wiper.emplace(reader_);
         const bool ours = verb == "EHLO" || verb == "HELO" || verb == "NOOP" || verb == "RSET" ||
                           verb == "HELP" || verb == "QUIT" || verb == "AUTH" || (verb == "STARTTLS" && tls_);
+        // What goes to the backend is no longer ours to count.
+        if ((ours || config_.auth.required) && ++commands_ > config_.max_login_commands) return too_many_commands();
         if (ours && verb != "AUTH" && raw.size() > max_command) {
             if (!reply(reply_too_long)) return closed(1);
             continue;
@@ -98,11 +127,13 @@ SessionEnd Session::run() {
 
         bool ok = true;
         if (verb == "EHLO") {
+            greeted_ = true;
             remember_greeting_line(raw);
             std::vector<std::string> mechanisms;
             if (config_.auth.enabled) mechanisms = authenticator_.offered(plaintext_ok());
             ok = reply(config_.ehlo_reply(offer_starttls(), mechanisms));
         } else if (verb == "HELO") {
+            greeted_ = true;
             remember_greeting_line(raw);
             ok = reply("250 " + config_.host + "\r\n");
         } else if (verb == "NOOP") {
@@ -128,7 +159,10 @@ SessionEnd Session::run() {
             // Answered here all the same: the line may carry a password,
             // which has no business in the handoff.
             ok = reply("502 5.5.1 AUTH not available\r\n");
-            reader_.wipe_consumed();
+        } else if (verb == "AUTH" && !greeted_) {
+            // RFC 4954 4: AUTH belongs to the EHLO exchange (after STARTTLS,
+            // the new one).
+            ok = reply("503 5.5.1 EHLO first\r\n");
         } else if (verb == "AUTH") {
             switch (authenticate(command.argument)) {
                 case AuthResult::success:

@@ -47,6 +47,7 @@ private:
     enum class AuthResult { success, failure, other, end };
 
     bool reply(std::string_view text);
+    bool past_login_deadline() const { return std::chrono::steady_clock::now() >= login_deadline_; }
     bool plaintext_ok() const;
     bool auth_allowed();
     bool offer_starttls() const { return tls_ != nullptr && !tls_info_; }
@@ -54,6 +55,7 @@ private:
     SessionEnd handoff(std::optional<std::string> user);
     SessionEnd closed(int exit_code) { return {SessionEnd::Kind::closed, exit_code}; }
     SessionEnd ended_by(LineReader::Status status);
+    SessionEnd too_many_commands();
     void remember_greeting_line(std::string_view raw);
     AuthResult authenticate(std::string_view argument);
     AuthResult refuse(std::string_view mechanism, const std::string& user, std::string_view why,
@@ -71,6 +73,9 @@ private:
     unsigned failures_ = 0;
     std::optional<std::string> user_;
     std::string account_;
+    bool greeted_ = false;  // EHLO or HELO since the start or STARTTLS
+    unsigned commands_ = 0;  // answered here, before the login or handoff
+    std::chrono::steady_clock::time_point login_deadline_;
     LineReader::Status end_status_ = LineReader::Status::line;
 };
 

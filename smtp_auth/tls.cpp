@@ -21,6 +21,7 @@
 #include "close_connection.hpp"
 #include "descriptors.hpp"
 #include "log.hpp"
+#include "sandbox.hpp"
 
 namespace smtpauth {
 
@@ -398,14 +399,20 @@ std::optional<TlsInfo> TlsServer::start() {
         ::kill(session, SIGKILL);
     } else if (const auto info = handshake()) {
         SSL_certs_clear(ssl_);  // the private key has done its work
-        const std::string told = info->protocol + " " + info->cipher;
-        const bool sent = ::write(verdict[1], told.data(), told.size()) == static_cast<ssize_t>(told.size());
-        ::close(verdict[1]);
-        verdict[1] = -1;
-        if (sent) {
-            set_nonblocking(pair[0]);
-            TlsRelay(ssl_, pair[0], timeout_).run();
-            drain_before_close(0, 1);
+        set_nonblocking(pair[0]);
+        // Sandboxed before the session hears of the handshake: if that
+        // fails, it hears nothing (EOF), as for a failed handshake.
+        if (!sandbox_relay()) {
+            log_tls("tls relay: unable to enter the sandbox");
+        } else {
+            const std::string told = info->protocol + " " + info->cipher;
+            const bool sent = ::write(verdict[1], told.data(), told.size()) == static_cast<ssize_t>(told.size());
+            ::close(verdict[1]);
+            verdict[1] = -1;
+            if (sent) {
+                TlsRelay(ssl_, pair[0], timeout_).run();
+                drain_before_close(0, 1);
+            }
         }
     }
     if (verdict[1] >= 0) ::close(verdict[1]);  // a failed handshake: EOF

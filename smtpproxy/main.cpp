@@ -4,7 +4,6 @@
 // PROG, hide its greeting, replay those lines to it and hide its replies,
 // pass on the bytes the client sent that nobody answered, then relay both
 // ways until both sides are done. See smtpproxy(8).
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +15,7 @@
 #include <string_view>
 
 #include "backend.hpp"
+#include "descriptors.hpp"
 #include "handoff.hpp"
 #include "idle_timeout.hpp"
 #include "log.hpp"
@@ -41,12 +41,6 @@ int refuse(const std::string& reason, int exit_code = 111) {
         rest.remove_prefix(static_cast<std::size_t>(n));
     }
     return exit_code;
-}
-
-// A closed fd 0, 1 or 2 would be taken by one of PROG's pipes.
-void open_standard_descriptors() {
-    for (int fd = 0; fd <= 2; ++fd)
-        if (::fcntl(fd, F_GETFD) == -1) ::open("/dev/null", O_RDWR);
 }
 
 }  // namespace

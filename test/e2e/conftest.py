@@ -34,6 +34,7 @@ from backends import (pytest_addoption, pytest_collection_modifyitems,  # noqa: 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_HOST = "mail.test.example"
 TEST_ACCOUNT = "smtpauth-test"      # the session runs as this after setuidgid
+TLS_ACCOUNT = "smtpauth-tls"        # the TLS relay's own account (UID/GID)
 SHADOW_ACCOUNT = "smtpauth-shadow"  # a system account with a shadow password
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROGRAMS = ("smtp_auth", "checkpassword_nosu", "smtpproxy")
@@ -92,6 +93,16 @@ def test_account():
     yield entry.pw_uid, entry.pw_gid
     if created:
         remove_account(TEST_ACCOUNT)
+
+
+@pytest.fixture(scope="session")
+def tls_account():
+    """The TLS relay's account, not the session's: (uid, gid)."""
+    created = create_account(TLS_ACCOUNT)
+    entry = pwd.getpwnam(TLS_ACCOUNT)
+    yield entry.pw_uid, entry.pw_gid
+    if created:
+        remove_account(TLS_ACCOUNT)
 
 
 @pytest.fixture(scope="session")

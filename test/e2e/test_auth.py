@@ -11,6 +11,8 @@ import pytest
 import backends
 from conftest import LOCAL_HOST, TIMEOUT, Account, b64, plain_response, shadow_hash
 
+EHLO = "EHLO client.test.example"
+
 SENDER = "alice@example.org"
 REMOTE = "someone@remote.example"  # relaying there needs RELAYCLIENT
 
@@ -103,6 +105,7 @@ def test_unknown_user_refused(server):
     s = server()
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response("nobody-here", "x")).code == 535
 
 
@@ -121,6 +124,7 @@ def test_too_many_failures_close_the_connection(server, passwd_file):
     wrong = plain_response(passwd_file.plain.user, "wrong")
     with s.connect() as c:
         assert c.reply().code == 220
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + wrong).code == 535
         assert c.command("AUTH PLAIN " + wrong).code == 535
         last = c.reply()
@@ -132,6 +136,7 @@ def test_failed_login_is_delayed(server, passwd_file):
     s = server(env={"AUTH_DELAY": "1"})
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         started = time.monotonic()
         wrong = plain_response(passwd_file.plain.user, "wrong")
         assert c.command("AUTH PLAIN " + wrong).code == 535
@@ -170,6 +175,7 @@ def test_root_cannot_log_in(server, passwd_file, kind):
     s = server()
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         good = plain_response(account.user, account.password)
         reply = c.command("AUTH PLAIN " + good)
         assert reply.code == 535 and reply.lines[0].startswith("535 5.7.8"), reply
@@ -184,6 +190,7 @@ def test_root_cannot_log_in_as_system_account(server):
     s = server(checkpassword_file=False)
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response("root", "guess")).code == 535
 
 
@@ -192,6 +199,7 @@ def test_authzid_must_match(server, passwd_file):
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password, "bob")).code == 535
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password, a.user)).code == 235
 
@@ -201,6 +209,7 @@ def test_login_with_initial_username(server, passwd_file):
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH LOGIN " + b64(a.user)).lines == ["334 UGFzc3dvcmQ6"]
         assert c.command(b64(a.password)).code == 235
         assert c.command("MAIL FROM:<alice@example.org>").code == 250
@@ -214,6 +223,7 @@ def test_password_never_logged(server, passwd_file):
     wrong = "Wrong-" + a.password
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response(a.user, wrong)).code == 535
         assert c.command("AUTH LOGIN").code == 334
         assert c.command(b64(a.user)).code == 334
@@ -234,6 +244,7 @@ def test_temporary_failure_when_passwd_file_missing(server, workdir):
     s = server(env={"CHECKPASSWORD_FILE": str(workdir / "no-such-file")})
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         reply = c.command("AUTH PLAIN " + plain_response("alice", "x"))
         assert reply.code == 454 and reply.lines[0].startswith("454 4.7.0"), reply
 
@@ -243,6 +254,7 @@ def test_cram_challenge_names_local_host(server):
     s = server(env={"SMTPAUTH": "cram"})
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         reply = c.command("AUTH CRAM-MD5")
         assert reply.code == 334
         challenge = base64.b64decode(reply.lines[0][4:]).decode()
@@ -259,6 +271,7 @@ def test_hanging_checker_is_a_temporary_failure(server, workdir):
     s = server(env={"CHECKPASSWORD_FILE": str(fifo), "AUTH_TIMEOUT": "1"})
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         started = time.monotonic()
         reply = c.command("AUTH PLAIN " + plain_response("alice", "x"))
         assert reply.lines[0].startswith("454 4.7.0"), reply

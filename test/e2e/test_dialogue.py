@@ -88,6 +88,7 @@ def test_auth_errors_keep_the_session(server, passwd_file):
     s = server()
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN").lines == ["334 "]
         assert c.command("*").lines[0].startswith("501 ")
         assert c.command("AUTH LOGIN").lines == ["334 VXNlcm5hbWU6"]
@@ -107,6 +108,7 @@ def test_long_line_refused(server):
     s = server()
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("NOOP " + "x" * 600).lines[0].startswith("500 5.5.6")
         assert c.command("AUTH PLAIN " + "A" * 13000).lines[0].startswith("500 5.5.6")
         assert c.command("NOOP").code == 250

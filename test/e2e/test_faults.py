@@ -241,6 +241,7 @@ def test_checker_failure_is_temporary(chain, checker, passwd_file, mode, detail)
     checker.set(mode)
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         reply = c.command("AUTH PLAIN " + plain_response(a.user, a.password))
         assert reply.lines == ["454 4.7.0 Temporary authentication failure"], reply
         # The session goes on, and a temporary failure is no failed login.
@@ -258,6 +259,7 @@ def test_hanging_checker_is_killed(chain, checker, passwd_file):
     checker.set("hang")
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         c.send("AUTH PLAIN " + plain_response(a.user, a.password) + "\r\n")
         s.processes.wait_for_names(["checkpassword_n", "smtp_auth"])
         assert_idle(s, 0.5)
@@ -279,6 +281,7 @@ def test_hanging_checker_script_leaves_no_child(chain, checker, passwd_file):
     checker.set("hang-with-child")
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password)).code == 454
         assert c.command("QUIT").code == 221
     after_fault(s, a, [checker], timeout=3)
@@ -292,6 +295,7 @@ def test_checker_garbage_goes_nowhere_near_the_client(chain, checker, passwd_fil
     password = a.password if good else "wrong"
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         reply = c.command("AUTH PLAIN " + plain_response(a.user, password))
         assert reply.lines == (["235 2.7.0 Authentication successful"] if good else
                                ["535 5.7.8 Authentication credentials invalid"]), reply
@@ -308,6 +312,7 @@ def test_missing_checker(chain, passwd_file, workdir):
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         reply = c.command("AUTH PLAIN " + plain_response(a.user, a.password))
         assert reply.lines == ["454 4.7.0 Temporary authentication failure"], reply
         assert c.command("NOOP").code == 250
@@ -483,6 +488,7 @@ def test_client_disconnects_during_auth(chain, checker, passwd_file, stage):
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         if stage == "checker":
             checker.set("hang")
             c.send("AUTH PLAIN " + plain_response(a.user, a.password) + "\r\n")
@@ -544,8 +550,8 @@ def certificate(workdir):
 
 
 @pytest.fixture
-def tls_env(certificate, test_account):
-    uid, gid = test_account
+def tls_env(certificate, tls_account):
+    uid, gid = tls_account
     cert, key = certificate
     return {"TLS_CERT": str(cert), "TLS_KEY": str(key), "UID": str(uid), "GID": str(gid),
             "AUTH_PLAINTEXT": "1"}  # so that after_fault can log in in the clear
@@ -788,6 +794,7 @@ def test_silent_client_before_handoff(chain, passwd_file, where):
         if where == "mid-line":
             c.send("NOOP")
         elif where == "auth prompt":
+            assert c.command(EHLO).code == 250
             assert c.command("AUTH LOGIN").code == 334
         started = time.monotonic()
         assert_idle(s, 1.5)
@@ -838,6 +845,7 @@ def test_one_mib_line_before_handoff(chain, passwd_file, where):
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         if where == "sasl response":
             assert c.command("AUTH LOGIN").code == 334
         pid = only(s, "smtp_auth")

@@ -64,9 +64,10 @@ def credentials_now(s):
 
 
 @pytest.mark.parametrize("how", ["login", "no login", "SMTPAUTH=-", "STARTTLS", "SMTPS"])
-def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, tls_env,
+def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, tls_account, tls_env,
                                               certificate, how):
     uid, gid = test_account
+    relay_uid, relay_gid = tls_account
     env = dict(QUICK)
     if how == "SMTPAUTH=-":
         env["SMTPAUTH"] = "-"
@@ -92,10 +93,14 @@ def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, 
             assert c.command("MAIL FROM:<alice@example.org>").code == 250
             now = credentials_now(s)
             assert c.command("QUIT").code == 221
-    # After the handoff nothing of the session is root, the TLS relay included.
+    # After the handoff nothing of the session is root, the TLS relay
+    # included, which has an account of its own.
     assert now
     for p, groups in now:
-        assert p.uids == (uid,) * 4 and groups <= {gid}, (str(p), groups)
+        if p.name == "smtp_auth":
+            assert p.uids == (relay_uid,) * 4 and groups <= {relay_gid}, (str(p), groups)
+        else:
+            assert p.uids == (uid,) * 4 and groups <= {gid}, (str(p), groups)
     # And at no time did a backend or smtpproxy run as root.
     s.processes.assert_all_gone()
     seen = list(s.processes.seen.values())
@@ -125,12 +130,12 @@ def holds_tcp_socket(pid, inodes):
 
 
 @pytest.mark.parametrize("implicit", [False, True])
-def test_tls_handshake_is_parsed_without_root(chain, test_account, tls_env, implicit):
+def test_tls_handshake_is_parsed_without_root(chain, tls_account, tls_env, implicit):
     """From the first byte of the handshake, the only process of the session
     that holds the client's connection is the TLS relay, and it is not root:
     a flaw in OpenSSL's parsing of the client's records cannot reach root.
     smtp_auth waits, as root, on the other side of the socketpair."""
-    uid, _ = test_account
+    uid, _ = tls_account
     env = dict(QUICK, **tls_env)
     if implicit:
         env["SMTPS"] = "1"
@@ -161,6 +166,7 @@ def chpasswd(user, password):
 def try_login(s, account):
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         return c.command("AUTH PLAIN " + plain_response(account.user, account.password)).code
 
 
@@ -266,6 +272,7 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
     checker.set("hang")
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         c.send("AUTH PLAIN " + plain_response(a.user, a.password) + "\r\n")
         s.processes.wait_for_names({"checkpassword_n"})
         procs = s.processes.current()
@@ -279,6 +286,7 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
     for mechanism in ("PLAIN", "LOGIN", "CRAM-MD5"):
         with s.connect() as c:
             c.reply()
+            assert c.command(EHLO).code == 250
             if mechanism == "PLAIN":
                 assert c.command("AUTH PLAIN " + plain_response(a.user, wrong)).code == 535
                 c.send(f"AUTH PLAIN {plain_response(a.user, a.password)}\r\n"
@@ -329,6 +337,7 @@ def test_sniffed_cram_md5_digest_cannot_log_in(chain, passwd_file):
     digest = hmac.new(a.password.encode(), challenge.encode(), hashlib.md5).hexdigest()
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH LOGIN").code == 334
         assert c.command(b64(a.user)).code == 334
         assert c.command(base64.b64encode(f"{digest}\0{challenge}".encode()).decode()).code == 535
@@ -368,6 +377,7 @@ def test_every_failure_is_delayed(chain, passwd_file):
                 plain_response("bad\rname", "x")]                # refused user name
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         for response in failures:
             started = time.monotonic()
             assert c.command("AUTH PLAIN " + response).code == 535
@@ -383,6 +393,7 @@ def test_failures_are_counted_per_connection(chain, passwd_file, checker):
     wrong = "AUTH PLAIN " + plain_response(a.user, "wrong")
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command(wrong).code == 535
         assert c.command(wrong).code == 535
         # A temporary failure is the server's, not the client's: not counted.
@@ -396,6 +407,7 @@ def test_failures_are_counted_per_connection(chain, passwd_file, checker):
     # A new connection starts from nothing.
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command(wrong).code == 535
         assert c.command(wrong).code == 535
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password)).code == 235
@@ -428,6 +440,7 @@ def failing_sessions(s, passwd_file):
         c.sock, c.buffer, c.raw = connect_from(s, address), b"", b""
         with c:
             c.reply()
+            assert c.command(EHLO).code == 250
             for response in (plain_response(a.user, "wrong"),
                              plain_response(FORGED_USER, "x"),
                              plain_response("new\nline", "x")):
@@ -475,6 +488,7 @@ def test_fail2ban_filter_matches_the_real_log(chain, passwd_file, checker, workd
     a = passwd_file.plain
     with s.connect() as c:
         c.reply()
+        assert c.command(EHLO).code == 250
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password)).code == 454
     s.sessions_ended(3)
     assert "temporary failure" in s.log()

@@ -29,8 +29,8 @@ def certificate(workdir):
 
 
 @pytest.fixture
-def tls_env(certificate, test_account):
-    uid, gid = test_account
+def tls_env(certificate, tls_account):
+    uid, gid = tls_account
     cert, key = certificate
     return {"TLS_CERT": str(cert), "TLS_KEY": str(key), "UID": str(uid), "GID": str(gid)}
 
@@ -107,8 +107,9 @@ def test_plaintext_pipelined_after_starttls_is_not_obeyed(server, tls_env, clien
         tls.close()
 
 
-def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account):
+def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account, tls_account):
     uid, _ = test_account
+    relay_uid, _ = tls_account
     s = server(env=dict(tls_env, SMTPS="1"))
     a = passwd_file.crypt
     with smtplib.SMTP_SSL("127.0.0.1", s.port, timeout=TIMEOUT,
@@ -117,10 +118,11 @@ def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account
         assert not client.has_extn("starttls")
         client.login(a.user, a.password)
         assert client.mail("bob@example.org")[0] == 250
-        # Nothing of the session, the TLS relay included, is root now.
+        # Nothing of the session, the TLS relay included, is root now; the
+        # relay has an account of its own.
         procs = [credentials(p) for p in descendants(s.proc.pid)]
         assert len(procs) >= 3, procs  # TLS relay, smtpproxy, mailfront
-        assert all(p[1] == [uid] * 4 for p in procs), procs
+        assert all(p[1] == [relay_uid if p[0] == "smtp_auth" else uid] * 4 for p in procs), procs
         assert client.rcpt("someone@remote.example")[0] == 250
 
 
@@ -189,8 +191,9 @@ def test_swaks_logs_in_and_sends_over_tls(server, passwd_file, tls_env, mode):
 
 
 def test_starttls_twice_is_refused_and_the_chain_sees_the_protection(
-        server, passwd_file, tls_env, client_context, test_account):
+        server, passwd_file, tls_env, client_context, test_account, tls_account):
     uid, _ = test_account
+    relay_uid, _ = tls_account
     s = server(env=tls_env)
     a = passwd_file.plain
     with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
@@ -201,10 +204,10 @@ def test_starttls_twice_is_refused_and_the_chain_sees_the_protection(
         assert client.mail("alice@example.org")[0] == 250
         procs = {p: credentials(p) for p in descendants(s.proc.pid)}
         # The TLS relay (still named smtp_auth), smtpproxy and mailfront:
-        # none of them root.
+        # none of them root, and the relay on an account of its own.
         names = sorted(c[0] for c in procs.values())
         assert names == sorted([backends.BACKEND.process, "smtp_auth", "smtpproxy"]), names
-        assert all(c[1] == [uid] * 4 for c in procs.values()), procs
+        assert all(c[1] == [relay_uid if c[0] == "smtp_auth" else uid] * 4 for c in procs.values()), procs
         backend = next(p for p, c in procs.items() if c[0] == backends.BACKEND.process)
         environ = dict(item.split(b"=", 1) for item in
                        open(f"/proc/{backend}/environ", "rb").read().split(b"\0") if b"=" in item)

@@ -147,8 +147,8 @@ TEST_CASE("each verdict gets its reply; rejections count towards AUTH_TRIES, the
 
 TEST_CASE("\"*\" and bad base64 cancel the backend's exchange") {
     Script s;
-    const auto r = run(s, {"AUTH SAFE\r\n*\r\nAUTH SAFE\r\n!!\r\nQUIT\r\n"});
-    CHECK(r.replies == "220 mx.example ESMTP\r\n334 " + b64("say it") + "\r\n501 5.0.0 Authentication cancelled\r\n" +
+    const auto r = run(s, {"EHLO c\r\nAUTH SAFE\r\n*\r\nAUTH SAFE\r\n!!\r\nQUIT\r\n"});
+    CHECK(r.replies == "220 mx.example ESMTP\r\n250-mx.example\r\n250 AUTH SECRET SAFE\r\n334 " + b64("say it") + "\r\n501 5.0.0 Authentication cancelled\r\n" +
                            "334 " + b64("say it") + "\r\n501 5.5.2 Invalid base64 data\r\n221 2.0.0 mx.example\r\n");
     CHECK(s.cancels == 2);
     CHECK(s.said.empty());

@@ -96,3 +96,27 @@ TEST_CASE("numbers of seconds are bounded") {
         CHECK_THROWS_AS(parse_seconds("X", bad, std::chrono::seconds(60)), std::invalid_argument);
     }
 }
+
+TEST_CASE("LOGIN_TIMEOUT and LOGIN_COMMANDS: defaults, values, and 0 refused") {
+    ::unsetenv("LOGIN_TIMEOUT");
+    ::unsetenv("LOGIN_COMMANDS");
+    Config c = config_from_environment();
+    CHECK(c.login_timeout == std::chrono::seconds(300));
+    CHECK(c.max_login_commands == 50);
+    ::setenv("LOGIN_TIMEOUT", "7", 1);
+    ::setenv("LOGIN_COMMANDS", "9", 1);
+    c = config_from_environment();
+    CHECK(c.login_timeout == std::chrono::seconds(7));
+    CHECK(c.max_login_commands == 9);
+    for (const char* name : {"LOGIN_TIMEOUT", "LOGIN_COMMANDS"}) {
+        CAPTURE(name);
+        for (const char* bad : {"0", "-1", "x", "", "100000"}) {
+            ::setenv("LOGIN_TIMEOUT", "7", 1);
+            ::setenv("LOGIN_COMMANDS", "9", 1);
+            ::setenv(name, bad, 1);
+            CHECK_THROWS_AS(config_from_environment(), std::invalid_argument);
+        }
+    }
+    ::unsetenv("LOGIN_TIMEOUT");
+    ::unsetenv("LOGIN_COMMANDS");
+}

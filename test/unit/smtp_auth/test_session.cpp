@@ -163,22 +163,22 @@ TEST_CASE("when authentication is required, mail commands get 530") {
 }
 
 TEST_CASE("AUTH LOGIN with the exact prompts, and with an initial response") {
-    auto r = run({"AUTH LOGIN\r\n", base64_encode("alice") + "\r\n", base64_encode("secret") + "\r\n"});
+    auto r = run({"EHLO c\r\nAUTH LOGIN\r\n", base64_encode("alice") + "\r\n", base64_encode("secret") + "\r\n"});
     CHECK(r.end.user == "alice");
     CHECK(r.replies.find("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ") != std::string::npos);
-    r = run({"AUTH LOGIN " + base64_encode("alice") + "\r\n", base64_encode("secret") + "\r\n"});
+    r = run({"EHLO c\r\nAUTH LOGIN " + base64_encode("alice") + "\r\n", base64_encode("secret") + "\r\n"});
     CHECK(r.end.user == "alice");
     CHECK(r.replies.find("334 VXNlcm5hbWU6") == std::string::npos);
 }
 
 TEST_CASE("AUTH PLAIN without an initial response gets '334 ' with its space") {
-    const auto r = run({"AUTH PLAIN\r\n", plain_alice + "\r\n"});
+    const auto r = run({"EHLO c\r\nAUTH PLAIN\r\n", plain_alice + "\r\n"});
     CHECK(r.replies.find("\r\n334 \r\n235 2.7.0") != std::string::npos);
     CHECK(r.end.user == "alice");
 }
 
 TEST_CASE("CRAM-MD5 sends a base64 challenge and passes the digest and challenge on") {
-    const auto r = run({"AUTH CRAM-MD5\r\n", base64_encode("alice 0123456789abcdef0123456789abcdef") + "\r\nQUIT\r\n"},
+    const auto r = run({"EHLO c\r\nAUTH CRAM-MD5\r\n", base64_encode("alice 0123456789abcdef0123456789abcdef") + "\r\nQUIT\r\n"},
                        test_config("+cram"));
     const auto start = r.replies.find("334 ") + 4;
     std::string challenge;
@@ -189,28 +189,30 @@ TEST_CASE("CRAM-MD5 sends a base64 challenge and passes the digest and challenge
 }
 
 TEST_CASE("AUTH errors get the RFC 4954 replies") {
+    // What follows the greeting and the EHLO reply.
     const auto code_after_greeting = [](const std::deque<std::string>& in, const Config& c = test_config()) {
         const auto r = run(in, c);
-        return r.replies.substr(r.replies.find("\r\n") + 2);
+        const auto ehlo_end = r.replies.find("\r\n", r.replies.find("\r\n250 ") + 2);
+        return r.replies.substr(ehlo_end + 2);
     };
-    CHECK(code_after_greeting({"AUTH\r\n"}).starts_with("501 5.5.2 "));
-    CHECK(code_after_greeting({"AUTH GSSAPI\r\n"}).starts_with("504 5.5.4 "));
-    CHECK(code_after_greeting({"AUTH CRAM-MD5\r\n"}).starts_with("504 5.5.4 "));  // not offered
-    CHECK(code_after_greeting({"AUTH CRAM-MD5 abcd\r\n"}, test_config("+cram")).starts_with("501 5.7.0 "));
-    CHECK(code_after_greeting({"AUTH PLAIN !!!!\r\n"}).starts_with("501 5.5.2 "));
-    CHECK(code_after_greeting({"AUTH PLAIN\r\n", "*\r\n"}) == "334 \r\n501 5.0.0 Authentication cancelled\r\n");
-    CHECK(code_after_greeting({"AUTH LOGIN\r\n", "*\r\n"}).ends_with("501 5.0.0 Authentication cancelled\r\n"));
-    CHECK(code_after_greeting({"AUTH PLAIN\r\n", "Zm9v YmFy\r\n"}).ends_with("501 5.5.2 Invalid base64 data\r\n"));
-    CHECK(code_after_greeting({"AUTH PLAIN " + base64_encode("nonuls") + "\r\n"}).starts_with("501 5.5.2 "));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH\r\n"}).starts_with("501 5.5.2 "));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH GSSAPI\r\n"}).starts_with("504 5.5.4 "));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH CRAM-MD5\r\n"}).starts_with("504 5.5.4 "));  // not offered
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH CRAM-MD5 abcd\r\n"}, test_config("+cram")).starts_with("501 5.7.0 "));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH PLAIN !!!!\r\n"}).starts_with("501 5.5.2 "));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH PLAIN\r\n", "*\r\n"}) == "334 \r\n501 5.0.0 Authentication cancelled\r\n");
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH LOGIN\r\n", "*\r\n"}).ends_with("501 5.0.0 Authentication cancelled\r\n"));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH PLAIN\r\n", "Zm9v YmFy\r\n"}).ends_with("501 5.5.2 Invalid base64 data\r\n"));
+    CHECK(code_after_greeting({"EHLO c\r\nAUTH PLAIN " + base64_encode("nonuls") + "\r\n"}).starts_with("501 5.5.2 "));
 }
 
 TEST_CASE("bad credentials: 535, the client may retry, then 421 after the last try") {
     const std::string wrong = base64_encode(std::string("\0alice\0wrong", 12));
-    auto r = run({"AUTH PLAIN " + wrong + "\r\nAUTH PLAIN " + plain_alice + "\r\n"});
+    auto r = run({"EHLO c\r\nAUTH PLAIN " + wrong + "\r\nAUTH PLAIN " + plain_alice + "\r\n"});
     CHECK(r.replies.find("535 5.7.8 ") != std::string::npos);
     CHECK(r.end.user == "alice");
 
-    r = run({"AUTH PLAIN " + wrong + "\r\nAUTH PLAIN " + wrong + "\r\nAUTH PLAIN " + wrong + "\r\nAUTH PLAIN " +
+    r = run({"EHLO c\r\nAUTH PLAIN " + wrong + "\r\nAUTH PLAIN " + wrong + "\r\nAUTH PLAIN " + wrong + "\r\nAUTH PLAIN " +
              plain_alice + "\r\n"});
     CHECK(r.end.kind == SessionEnd::Kind::closed);
     CHECK(r.replies.ends_with("535 5.7.8 Authentication credentials invalid\r\n"
@@ -221,18 +223,18 @@ TEST_CASE("bad credentials: 535, the client may retry, then 421 after the last t
 TEST_CASE("empty user or password, foreign authzid and control characters never reach the checker") {
     for (const auto& message : {std::string("\0alice\0", 7), std::string("\0\0secret", 8),
                                 std::string("bob\0alice\0secret", 16), std::string("\0al\r\nice\0secret", 15)}) {
-        const auto r = run({"AUTH PLAIN " + base64_encode(message) + "\r\nQUIT\r\n"});
+        const auto r = run({"EHLO c\r\nAUTH PLAIN " + base64_encode(message) + "\r\nQUIT\r\n"});
         CHECK(r.checked.empty());
         CHECK(r.replies.find("535 5.7.8 ") != std::string::npos);
     }
-    const auto r = run({"AUTH PLAIN =\r\nQUIT\r\n"});  // "=" is an empty response: malformed for PLAIN
+    const auto r = run({"EHLO c\r\nAUTH PLAIN =\r\nQUIT\r\n"});  // "=" is an empty response: malformed for PLAIN
     CHECK(r.checked.empty());
     CHECK(r.replies.find("501 5.5.2 ") != std::string::npos);
 }
 
 TEST_CASE("a CRAM-MD5 digest is 32 hex digits and no more: no challenge rides behind it") {
     const std::string replayed("0123456789abcdef0123456789abcdef\0<1.2@mx.example>", 49);
-    const auto r = run({"AUTH CRAM-MD5\r\n", base64_encode("alice " + replayed) + "\r\nQUIT\r\n"},
+    const auto r = run({"EHLO c\r\nAUTH CRAM-MD5\r\n", base64_encode("alice " + replayed) + "\r\nQUIT\r\n"},
                        test_config("+cram"));
     CHECK(r.checked.empty());
     CHECK(r.replies.find("501 5.5.2 ") != std::string::npos);
@@ -240,7 +242,7 @@ TEST_CASE("a CRAM-MD5 digest is 32 hex digits and no more: no challenge rides be
 
 TEST_CASE("a temporary checker failure is 454 and does not count as a failed login") {
     const std::string temp = base64_encode(std::string("\0temp\0pw", 8));
-    const auto r = run({"AUTH PLAIN " + temp + "\r\nAUTH PLAIN " + temp + "\r\nAUTH PLAIN " + temp + "\r\nQUIT\r\n"});
+    const auto r = run({"EHLO c\r\nAUTH PLAIN " + temp + "\r\nAUTH PLAIN " + temp + "\r\nAUTH PLAIN " + temp + "\r\nQUIT\r\n"});
     CHECK(r.end.kind == SessionEnd::Kind::quit);
     CHECK(r.replies.find("454 4.7.0 ") != std::string::npos);
     CHECK(r.replies.find("421") == std::string::npos);
@@ -255,7 +257,7 @@ TEST_CASE("over-long lines get 500 5.5.6, memory stays bounded, the session goes
     CHECK(r.replies == "220 mx.example ESMTP\r\n500 5.5.6 Line too long\r\n221 2.0.0 mx.example\r\n");
     // An AUTH line may be longer than 512 octets (PLAIN with 255-octet fields).
     const std::string long_plain = base64_encode(std::string("\0alice\0", 7) + std::string(400, 'p'));
-    r = run({"AUTH PLAIN " + long_plain + "\r\nQUIT\r\n"});
+    r = run({"EHLO c\r\nAUTH PLAIN " + long_plain + "\r\nQUIT\r\n"});
     REQUIRE(r.checked.size() == 1);
     CHECK(r.replies.find("535 5.7.8") != std::string::npos);
 }
@@ -267,7 +269,7 @@ TEST_CASE("EOF and timeout end the session") {
     r = run({"EHLO x\r\n"}, test_config(), true);
     CHECK(r.end.kind == SessionEnd::Kind::closed);
     CHECK(r.replies.ends_with("421 4.4.2 Timeout, closing connection\r\n"));
-    r = run({"AUTH LOGIN\r\n"}, test_config(), true);
+    r = run({"EHLO c\r\nAUTH LOGIN\r\n"}, test_config(), true);
     CHECK(r.replies.ends_with("334 VXNlcm5hbWU6\r\n421 4.4.2 Timeout, closing connection\r\n"));
 }
 
