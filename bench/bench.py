@@ -16,6 +16,15 @@ as its qmail-queue. Variants:
   tls-chain  the chain with implicit TLS (SMTPS=1): smtp_auth's TLS relay
   stunnel    stunnel (implicit TLS) -> TCP -> tcpserver -> mailfront
 
+With --qmail-smtpd PATH, the same with a stock qmail-smtpd as the SMTP
+server (the same qq_discard as its qmail-queue), named qmail-*:
+  qmail-direct        tcpserver -> qmail-smtpd             (its baseline)
+  qmail-socat         tcpserver -> socat -b 65536 -> qmail-smtpd
+  qmail-floor         the floor's stages -> qmail-smtpd
+  qmail-chain         the chain, AUTH PLAIN
+  qmail-chain-noauth  the chain without a login (RELAYCLIENT from the
+                      environment, as tcprules would set it)
+
 A/B: each repetition runs every variant once, in an order that rotates;
 the table shows medians and ratios to the baseline of the same run.
 """
@@ -211,6 +220,9 @@ class Bench:
 
         b, t = a.build, a.tools
         relay_env = dict(base, RELAYCLIENT="")
+        qmail = [a.qmail_smtpd] if a.qmail_smtpd else None
+        if qmail:
+            self.prepare_qmail(a.qmail_smtpd)
         chain = [f"{b}/smtp_auth", f"{b}/checkpassword_nosu", "setuidgid", ACCOUNT]
         floor = [f"{t}/floor_auth", f"{t}/floor_exec", "setuidgid", ACCOUNT, f"{t}/floor_relay"]
         socat = ["socat", "STDIO", "EXEC:" + " ".join(BACKEND)]
@@ -231,6 +243,15 @@ class Bench:
         add("tls-chain", chain + [f"{b}/smtpproxy"] + BACKEND,
             dict(base, CHECKPASSWORD_FILE=plain, **tls_env), auth=True, tls=True,
             relays=("tls relay", "smtpproxy"))
+        if qmail:
+            add("qmail-direct", qmail, relay_env)
+            add("qmail-socat", ["socat", "-b", "65536", "STDIO", "EXEC:" + qmail[0]], relay_env,
+                relays=("socat",))
+            add("qmail-floor", floor + qmail, relay_env, relays=("floor_relay",))
+            add("qmail-chain", chain + [f"{b}/smtpproxy"] + qmail,
+                dict(base, CHECKPASSWORD_FILE=plain), auth=True, relays=("smtpproxy",))
+            add("qmail-chain-noauth", chain + [f"{b}/smtpproxy"] + qmail,
+                dict(relay_env, CHECKPASSWORD_FILE=plain), relays=("smtpproxy",))
         # Other builds of the three programs, measured in the same run.
         self.labels = []
         for spec in a.chain:
@@ -242,6 +263,11 @@ class Bench:
                 relays=("smtpproxy",))
             add(f"tls-chain[{label}]", other, dict(base, CHECKPASSWORD_FILE=plain, **tls_env),
                 auth=True, tls=True, relays=("tls relay", "smtpproxy"))
+            if qmail:
+                add(f"qmail-chain[{label}]", other[:-len(BACKEND)] + qmail,
+                    dict(base, CHECKPASSWORD_FILE=plain), auth=True, relays=("smtpproxy",))
+                add(f"qmail-chain-noauth[{label}]", other[:-len(BACKEND)] + qmail,
+                    dict(relay_env, CHECKPASSWORD_FILE=plain), relays=("smtpproxy",))
 
         for server in self.servers.values():
             server.start(free_port())
@@ -258,6 +284,17 @@ class Bench:
         self.servers["stunnel"] = Server("stunnel", lambda _: [stunnel, conf], dict(base),
                                          os.path.join(self.work, "stunnel.err"))
         self.servers["stunnel"].start(port)
+
+    def prepare_qmail(self, program):
+        """qmail-smtpd's control files, in its home: the folder above its
+        bin/, as scripts/qmail-smtpd builds it."""
+        control = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(program))),
+                               "control")
+        os.makedirs(control, exist_ok=True)
+        for name, text in (("me", "bench.example"), ("rcpthosts", "bench.example")):
+            with open(os.path.join(control, name), "w") as f:
+                f.write(text + "\n")
+            os.chmod(os.path.join(control, name), 0o644)
 
     def cleanup(self):
         for s in self.servers.values():
@@ -399,9 +436,19 @@ class Bench:
         tests = set(a.only.split(","))
         chains = ["chain"] + [f"chain[{l}]" for l in self.labels]
         tls_chains = ["tls-chain"] + [f"tls-chain[{l}]" for l in self.labels]
+        qmail = []
+        if a.qmail_smtpd:
+            qmail = ["qmail-direct", "qmail-chain"] + [f"qmail-chain[{l}]" for l in self.labels]
+        qmail_rate = []
+        if a.qmail_smtpd:
+            qmail_rate = ["qmail-direct", "qmail-floor", "qmail-chain-noauth"] + \
+                [f"qmail-chain-noauth[{l}]" for l in self.labels] + \
+                ["qmail-chain"] + [f"qmail-chain[{l}]" for l in self.labels]
         started = time.time()
         if "bulk" in tests:
             names = ["direct"] + chains + ["socat"]
+            if qmail:
+                names += qmail + ["qmail-socat"]
             if "tls" in tests:
                 names += tls_chains + ["stunnel"]
             print(f"== bulk: {a.bytes >> 20} MiB, {a.reps} repetitions of {', '.join(names)}",
@@ -410,7 +457,7 @@ class Bench:
                 for v in self.rotated(names, rep):
                     self.bulk_once(v, rep)
         if "rate" in tests:
-            names = ["direct", "floor"] + chains + ["chain-hash"]
+            names = ["direct", "floor"] + chains + ["chain-hash"] + qmail_rate
             if "tls" in tests:
                 names += tls_chains + ["stunnel"]
             for c in a.concurrency:
@@ -453,8 +500,11 @@ class Bench:
                 mb = self.median("bulk", n, "mbps")
                 relays = " ".join(f"{r}={f(self.median('bulk', n, r), '{:.3f}')}"
                                   for r in self.variants[n]["relays"])
-                backend = sum(self.median("bulk", n, r) or 0 for r in ("mailfront", "qq_discard"))
-                L.append(f"{n:<22}{f(mb):>8}{f(ratio(mb, direct), '{:.3f}'):>10}   {relays:<37}"
+                backend = sum(self.median("bulk", n, r) or 0
+                              for r in ("mailfront", "qmail-smtpd", "qq_discard"))
+                base = self.median("bulk", "qmail-direct" if n.startswith("qmail-") else "direct",
+                                   "mbps")
+                L.append(f"{n:<22}{f(mb):>8}{f(ratio(mb, base), '{:.3f}'):>10}   {relays:<37}"
                          f"{backend:>7.3f}{f(self.median('bulk', n, 'client'), '{:.3f}'):>8}")
             L.append("")
             mb_chain = self.median("bulk", "chain", "mbps")
@@ -465,6 +515,16 @@ class Bench:
             if sp is not None and so:
                 verdict(sp <= so / 3, f"bulk: smtpproxy {sp:.3f} CPU-s/GiB = {sp / so:.3f} x "
                                       f"socat's {so:.3f} (target <= 1/3)")
+            qd, qc = self.median("bulk", "qmail-direct", "mbps"), self.median("bulk", "qmail-chain", "mbps")
+            if qd and qc:
+                verdict(qc >= 0.97 * qd, f"bulk: qmail-chain {qc / qd:.3f} x qmail-direct "
+                                         f"(target >= 0.97)")
+            sp = self.median("bulk", "qmail-chain", "smtpproxy")
+            so = self.median("bulk", "qmail-socat", "socat")
+            if sp is not None and so:
+                verdict(sp <= 0.20 and sp <= so / 3,
+                        f"bulk: smtpproxy before qmail-smtpd {sp:.3f} CPU-s/GiB = {sp / so:.3f} x "
+                        f"socat -b 65536's {so:.3f} (target <= 0.20 and <= 1/3)")
             tc, st = self.median("bulk", "tls-chain", "mbps"), self.median("bulk", "stunnel", "mbps")
             if tc and st:
                 verdict(tc >= st, f"TLS bulk: chain {tc:.1f} MB/s = {tc / st:.3f} x stunnel's "
@@ -477,13 +537,14 @@ class Bench:
             head = f"{'variant':<22}"
             for c in a.concurrency:
                 head += f"{'c=' + str(c):>9}{'ratio':>7}"
-            L.append(head + "   ratio: to direct; TLS: to stunnel")
+            L.append(head + "   ratio: to direct (qmail-*: to qmail-direct); TLS: to stunnel")
             names = sorted({k[1] for k in rate_keys}, key=lambda n: list(self.variants).index(n))
             for n in names:
                 line = f"{n:<22}"
                 for c in a.concurrency:
                     x = self.median("rate", n, f"c{c}")
-                    base = "stunnel" if self.variants[n]["tls"] else "direct"
+                    base = ("stunnel" if self.variants[n]["tls"] else
+                            "qmail-direct" if n.startswith("qmail-") else "direct")
                     line += f"{f(x):>9}{f(ratio(x, self.median('rate', base, f'c{c}')), '{:.2f}'):>7}"
                 L.append(line)
             line = f"{'  client CPU (cores)':<22}"
@@ -507,6 +568,10 @@ class Bench:
                     verdict(ch >= 0.8 * d, f"rate c={c}: chain {ch / d:.2f} x direct (target >= 0.8;"
                                            f" the design's floor: {f(ratio(fl, d), '{:.2f}')},"
                                            f" chain/floor {f(ratio(ch, fl), '{:.2f}')})")
+                qf, qn = (self.median("rate", n, f"c{c}") for n in ("qmail-floor", "qmail-chain-noauth"))
+                if qf and qn:
+                    verdict(qn >= 0.95 * qf, f"rate c={c}: qmail-chain-noauth {qn / qf:.2f} x "
+                                             f"qmail-floor (target >= 0.95)")
                 tc = self.median("rate", "tls-chain", f"c{c}")
                 st = self.median("rate", "stunnel", f"c{c}")
                 if tc and st:
@@ -574,6 +639,9 @@ def main():
     p.add_argument("--chain", action="append", default=[], metavar="LABEL=DIR",
                    help="also measure the chain built in DIR (smtp_auth, checkpassword_nosu, "
                         "smtpproxy), as chain[LABEL] and tls-chain[LABEL]")
+    p.add_argument("--qmail-smtpd", metavar="PATH",
+                   help="also measure this qmail-smtpd as the backend (its home, the folder "
+                        "above its bin/, gets control/me and control/rcpthosts)")
     p.add_argument("--results", default=os.path.join(HERE, "results"),
                    help="where the raw output goes")
     p.add_argument("--keep-work", action="store_true", help="keep the logs and files of the servers")

@@ -2,7 +2,8 @@
 //
 // Reads "login\0password\0timestamp\0" from descriptor 3, checks it against
 // CHECKPASSWORD_FILE (Dovecot passwd-file) or the system accounts, and on
-// success sets USER, HOME and SHELL and runs prog. It never changes uid, gid,
+// success sets USER, HOME and SHELL (and CHECKPASSWORD_UID, _GID, _GROUPS
+// when the account has ids) and runs prog. It never changes uid, gid,
 // groups or directory: the caller does that, if anyone. Exit 1: refused;
 // 2: misuse; 111: temporary failure. The superuser is always refused.
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <string>
 #include <unistd.h>
+#include <utility>
 
 #include "fd3.hpp"
 #include "judge.hpp"
@@ -26,6 +28,7 @@ void log(std::string_view message) { smtpauth::log_line(program, message); }
 
 struct Identity {
     std::string user, home, shell;
+    std::string uid, gid, groups;  // empty: the database names no ids
 };
 
 // Everything secret lives in here and is wiped when it returns.
@@ -61,7 +64,7 @@ int check(Identity& who) {
         log(verdict.reason);
         return verdict.exit_code;
     }
-    who = {account.user, account.home, account.shell};
+    who = {account.user, account.home, account.shell, account.uid, account.gid, account.groups};
     return 0;
 }
 
@@ -80,6 +83,16 @@ int main(int argc, char** argv) {
         ::setenv("SHELL", who.shell.c_str(), 1) != 0) {
         log("unable to set USER, HOME and SHELL: out of memory");
         return 111;
+    }
+    // For a PROG that switches to the account (authreport): set, or unset so
+    // that no value from our caller passes for the account's.
+    const std::pair<const char*, const std::string*> ids[] = {
+        {"CHECKPASSWORD_UID", &who.uid}, {"CHECKPASSWORD_GID", &who.gid}, {"CHECKPASSWORD_GROUPS", &who.groups}};
+    for (const auto& [name, value] : ids) {
+        if (who.uid.empty() ? ::unsetenv(name) != 0 : ::setenv(name, value->c_str(), 1) != 0) {
+            log("unable to set CHECKPASSWORD_UID, _GID and _GROUPS: out of memory");
+            return 111;
+        }
     }
     ::execvp(argv[1], argv + 1);
     log("unable to run \"" + smtpauth::escape_for_log(argv[1]) + "\": " + std::strerror(errno));

@@ -1,11 +1,14 @@
 #include "passwd_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include "account_report.hpp"
 #include "log.hpp"
 
 namespace checkpassword_nosu {
@@ -67,7 +70,7 @@ std::optional<PasswdLine> parse_passwd_line(std::string_view line) {
     out.secret.str().reserve(secret.size());
     out.secret.str().assign(secret);
     out.uid = next_field(rest);
-    next_field(rest);  // gid
+    out.gid = next_field(rest);
     next_field(rest);  // gecos
     out.home = next_field(rest);
     out.shell = next_field(rest);
@@ -80,6 +83,33 @@ bool uid_field_is_root(std::string_view uid) {
     const std::string name(uid);
     const struct passwd* pw = ::getpwnam(name.c_str());
     return pw != nullptr && pw->pw_uid == 0;
+}
+
+void resolve_passwd_ids(std::string_view uid_field, std::string_view gid_field, Account& out) {
+    out.uid.clear();
+    out.gid.clear();
+    out.groups.clear();
+    if (uid_field.empty()) return;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    const struct passwd* pw = nullptr;
+    if (is_digits(uid_field)) {
+        uid = smtpauth::parse_id(uid_field.substr(std::min(uid_field.find_first_not_of('0'), uid_field.size() - 1)));
+        if (uid) pw = ::getpwuid(*uid);
+    } else {
+        pw = ::getpwnam(std::string(uid_field).c_str());
+        if (pw) uid = pw->pw_uid;
+    }
+    if (gid_field.empty()) {
+        if (pw) gid = pw->pw_gid;
+    } else if (is_digits(gid_field)) {
+        gid = smtpauth::parse_id(gid_field.substr(std::min(gid_field.find_first_not_of('0'), gid_field.size() - 1)));
+    } else if (const struct group* gr = ::getgrnam(std::string(gid_field).c_str())) {
+        gid = gr->gr_gid;
+    }
+    if (!uid || !gid) return;
+    out.uid = std::to_string(*uid);
+    out.gid = out.groups = std::to_string(*gid);
 }
 
 Lookup find_passwd_line(int fd, std::string_view user, PasswdLine& out, std::string& why) {
@@ -153,6 +183,7 @@ Lookup find_passwd_file_account(const std::string& path, std::string_view user, 
     out.home = line.home.empty() ? "/" : std::move(line.home);
     out.shell = line.shell.empty() ? "/usr/sbin/nologin" : std::move(line.shell);
     out.uid_zero = uid_field_is_root(line.uid);
+    resolve_passwd_ids(line.uid, line.gid, out);
     out.expired = false;
     out.scheme = std::move(line.scheme);
     out.secret = std::move(line.secret);

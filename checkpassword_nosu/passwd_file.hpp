@@ -20,6 +20,7 @@ struct PasswdLine {
     std::string scheme;         // upper case; "CRYPT" when the line names none
     smtpauth::Secret secret;    // without its {SCHEME} prefix
     std::string uid;            // fields absent from the line are empty
+    std::string gid;
     std::string home;
     std::string shell;
 };
@@ -35,6 +36,11 @@ bool uid_field_is_root(std::string_view uid);
 // Scans the file open on `fd` for the first line whose user field is `user`.
 // `why` explains an error.
 Lookup find_passwd_line(int fd, std::string_view user, PasswdLine& out, std::string& why);
+
+// The uid and gid fields as numbers (each a number or a name the system
+// knows; an empty gid is the uid's account's group), into `out`'s uid, gid
+// and groups (the gid alone); all three stay empty if either cannot be.
+void resolve_passwd_ids(std::string_view uid, std::string_view gid, Account& out);
 
 // Opens `path` and turns the matching line into an Account: HOME defaults to
 // "/", SHELL to "/usr/sbin/nologin".

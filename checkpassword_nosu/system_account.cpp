@@ -2,10 +2,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <grp.h>
 #include <pwd.h>
 #include <shadow.h>
 #include <unistd.h>
 
+#include <vector>
+
+#include "account_report.hpp"
 #include "log.hpp"
 
 namespace checkpassword_nosu {
@@ -18,6 +22,21 @@ long days_since_epoch(std::time_t now) noexcept {
     return static_cast<long>(now / (24 * 60 * 60));
 }
 
+namespace {
+
+// The account's groups from the group database, "1,2,3": its gid first.
+std::string group_list(const char* user, gid_t gid) {
+    std::vector<gid_t> groups(smtpauth::account_max_groups);
+    int n = static_cast<int>(groups.size());
+    if (::getgrouplist(user, gid, groups.data(), &n) < 0) n = 0;  // too many: the gid alone
+    std::string out = std::to_string(gid);
+    for (int i = 0; i < n; ++i)
+        if (groups[static_cast<std::size_t>(i)] != gid) out += ',' + std::to_string(groups[static_cast<std::size_t>(i)]);
+    return out;
+}
+
+}  // namespace
+
 Lookup find_system_account(std::string_view user, Account& out, std::string& why) {
     const std::string name(user);
     if (name.empty()) return Lookup::unknown;
@@ -28,6 +47,9 @@ Lookup find_system_account(std::string_view user, Account& out, std::string& why
     out.home = pw->pw_dir;
     out.shell = pw->pw_shell;
     out.uid_zero = pw->pw_uid == 0;
+    out.uid = std::to_string(pw->pw_uid);
+    out.gid = std::to_string(pw->pw_gid);
+    out.groups = group_list(out.user.c_str(), pw->pw_gid);
     out.expired = false;
     out.scheme = "CRYPT";
     // Copied now: the next lookup may reuse libc's buffers.

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "as_user.hpp"
+#include "client_address.hpp"
 #include "close_connection.hpp"
 #include "config.hpp"
 #include "descriptors.hpp"
@@ -26,6 +28,7 @@ using namespace smtpauth;
 
 namespace {
 
+constexpr int exit_refused = 1;
 constexpr int exit_usage = 100;
 constexpr int exit_temporary = 111;
 
@@ -45,6 +48,7 @@ constexpr int exit_temporary = 111;
             ::setenv("SSL_PROTOCOL", end.tls->protocol.c_str(), 1);
             ::setenv("SSL_CIPHER", end.tls->cipher.c_str(), 1);
         }
+        if (!end.account.empty()) ::setenv(account_variable, end.account.c_str(), 1);
         if (end.user) {
             ::setenv("RELAYCLIENT", "", 1);
             ::setenv("TCPREMOTEINFO", end.user->c_str(), 1);
@@ -77,10 +81,18 @@ int main(int argc, char** argv) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     close_on_exec_from_3();
+    // Ours to set, after a login only: whatever the launcher left would make
+    // authuidgid run the session as that account.
+    ::unsetenv(account_variable);
 
     Config config;
+    AsUser as_user;
     try {
+        // Who the client is: tcpserver's variables, else the socket's own
+        // addresses; behind a balancer, its PROXY header. Before any byte.
+        if (!locate_client(0)) return exit_refused;
         config = config_from_environment();
+        as_user = as_user_from_environment();
     } catch (const std::exception& e) {
         log_line("smtp_auth", std::string("configuration error: ") + e.what());
         FdChannel(0, 1).write_all("421 4.3.0 Mail service misconfigured\r\n", std::chrono::seconds(10));
@@ -91,7 +103,7 @@ int main(int argc, char** argv) {
 
     ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a death
     FdChannel client(0, 1);
-    CheckpasswordVerifier verifier(checkprog, config.checker_timeout);
+    CheckpasswordVerifier verifier(checkprog, config.checker_timeout, as_user);
     std::optional<TlsServer> tls;
     if (config.tls.enabled()) tls.emplace(config.tls, config.idle_timeout, config.remote_ip);
     const SessionEnd end = Session(config, client, verifier, tls ? &*tls : nullptr).run();

@@ -77,7 +77,7 @@ bool Session::start_tls() {
 }
 
 SessionEnd Session::handoff(std::optional<std::string> user) {
-    SessionEnd end{SessionEnd::Kind::handoff, 0, std::move(user), tls_info_, std::move(handoff_)};
+    SessionEnd end{SessionEnd::Kind::handoff, 0, std::move(user), account_, tls_info_, std::move(handoff_)};
     return end;
 }
 
@@ -241,7 +241,14 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
             log_attempt(name, credentials.user, "accepted");
             if (!reply("235 2.7.0 Authentication successful\r\n")) return AuthResult::end;
             user_ = credentials.user;
+            account_ = verdict.account;
             return AuthResult::success;
+        case Verdict::Kind::forbidden:
+            // The password was right: no delay hides that, and no retry
+            // helps. The session ends rather than run as that account.
+            log_attempt(name, credentials.user, "refused a session (" + verdict.detail + ")");
+            reply("421 4.7.0 No mail session for this account, closing connection\r\n");
+            return AuthResult::end;
         case Verdict::Kind::temporary:
             log_attempt(name, credentials.user, "temporary failure (" + verdict.detail + ")");
             return say("454 4.7.0 Temporary authentication failure\r\n");

@@ -20,6 +20,7 @@ struct SessionEnd {
     Kind kind;
     int exit_code{0};
     std::optional<std::string> user{};  // set after a successful AUTH
+    std::string account{};              // as-user mode: SMTPAUTH_ACCOUNT after a login
     std::optional<TlsInfo> tls{};       // set when the session is encrypted
     Handoff handoff{};
 };
@@ -61,6 +62,7 @@ private:
     Handoff handoff_;
     unsigned failures_ = 0;
     std::optional<std::string> user_;
+    std::string account_;
     LineReader::Status end_status_ = LineReader::Status::line;
 };
 

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "log.hpp"
 
@@ -105,6 +106,12 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     Fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (devnull.fd < 0) return {K::temporary, "cannot open /dev/null"};
 
+    // Made after the pipe, so above descriptor 3, which the child's dup2
+    // gives the credentials.
+    const bool reporting = !as_user_.reporter.empty();
+    std::optional<ReportSocket> report;
+    if (reporting && report.emplace().child < 0) return {K::temporary, "cannot make the report socket"};
+
     const pid_t pid = ::fork();
     if (pid < 0) return {K::temporary, "fork failed"};
     if (pid == 0) {
@@ -117,7 +124,11 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
             ::fcntl(3, F_SETFD, 0);  // keep it across exec
         else
             ::dup2(pipe_read.fd, 3);
-        const char* argv[] = {program_.c_str(), "true", nullptr};
+        if (reporting) {
+            ::fcntl(report->child, F_SETFD, 0);
+            ::setenv(report_fd_variable, std::to_string(report->child).c_str(), 1);
+        }
+        const char* argv[] = {program_.c_str(), reporting ? as_user_.reporter.c_str() : "true", nullptr};
         ::execvp(argv[0], const_cast<char* const*>(argv));
         const std::string why = std::strerror(errno);
         log_line("smtp_auth", "unable to run checker " + escape_for_log(program_) + ": " + why);
@@ -125,6 +136,7 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     }
     ::setpgid(pid, pid);  // also here: no race with the child's own call
     pipe_read.reset();
+    if (report) report->close_child();
     // At most 512 octets: the pipe holds them all, so this never blocks.
     const bool written = write_all(pipe_write.fd, payload.view());
     pipe_write.reset();
@@ -134,7 +146,14 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     if (status == -1) return {K::temporary, "checker timed out"};
     if (WIFSIGNALED(status)) return {K::temporary, "checker killed by signal " + std::to_string(WTERMSIG(status))};
     const int code = WEXITSTATUS(status);
-    if (code == 0 && written) return {K::accepted, ""};
+    if (code == 0 && written && !reporting) return {K::accepted, ""};
+    if (code == 0 && written) {
+        const ReportOutcome outcome = receive_report(*report);
+        if (!outcome.account) return {K::temporary, outcome.why};
+        if (const auto why = refusal(*outcome.account, as_user_.min_uid); !why.empty())
+            return {K::forbidden, why};
+        return {K::accepted, "", *format_account(*outcome.account)};
+    }
     if (code == 0 || code == 111) return {K::temporary, "checker exit " + std::to_string(code)};
     return {K::rejected, "checker exit " + std::to_string(code)};
 }

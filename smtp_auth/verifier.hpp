@@ -5,14 +5,18 @@
 #include <string>
 #include <vector>
 
+#include "as_user.hpp"
 #include "sasl.hpp"
 
 namespace smtpauth {
 
 struct Verdict {
-    enum class Kind { accepted, rejected, temporary };
+    // forbidden: the password was good, but the account may not have a
+    // session here (uid 0, below AUTH_MIN_UID): 421, not 235.
+    enum class Kind { accepted, rejected, temporary, forbidden };
     Kind kind;
     std::string detail;  // for the log: "checker exit 111", "timeout"...
+    std::string account{};  // as-user mode: SMTPAUTH_ACCOUNT for the chain
 };
 
 class Verifier {
@@ -33,15 +37,19 @@ Secret checkpassword_payload(const Credentials& credentials);
 // (so a chatty checker cannot talk to the client) and our stderr. Exit 0
 // accepts, 111 or a crash is temporary, anything else rejects; a checker still
 // running after `timeout` is killed and counts as temporary.
+// With `as_user.reporter` set it runs `program REPORTER` instead, with a
+// socket for the report on the descriptor SMTPAUTH_REPORT_FD names, and an
+// exit 0 counts only with a report that is believed and allowed.
 class CheckpasswordVerifier final : public Verifier {
 public:
-    CheckpasswordVerifier(std::string program, std::chrono::seconds timeout)
-        : program_(std::move(program)), timeout_(timeout) {}
+    CheckpasswordVerifier(std::string program, std::chrono::seconds timeout, AsUser as_user = {})
+        : program_(std::move(program)), timeout_(timeout), as_user_(std::move(as_user)) {}
     Verdict verify(const Credentials& credentials) override;
 
 private:
     std::string program_;
     std::chrono::seconds timeout_;
+    AsUser as_user_;
 };
 
 }  // namespace smtpauth

@@ -54,6 +54,10 @@ void open_standard_descriptors() {
 int main(int argc, char* argv[]) {
     open_standard_descriptors();
     if (argc < 2) return refuse("usage: smtpproxy prog [arg...]", 100);
+    // A run file without setuidgid (or authuidgid) in front of us would
+    // have the backend parse mail as root.
+    if (::getuid() == 0 || ::geteuid() == 0)
+        return refuse("refusing to run as root: put setuidgid or authuidgid in front of smtpproxy");
     std::signal(SIGPIPE, SIG_IGN);   // a write to a gone peer is an error, not death
     std::signal(SIGCHLD, SIG_DFL);   // not ignored, or PROG's exit status is lost
 

@@ -56,12 +56,27 @@ Pump::Step Pump::write_first() {
 // through a pipe of our own: the slow part happens under its lock, and the
 // move on to the backend's pipe is quick. With it, an EAGAIN is clear too:
 // an empty staging pipe means the source is empty.
+//
+// The staging pipe is as large as an unprivileged process may make one
+// (stage_size). On loopback, reading a socket whose window had closed sends
+// the window update, and the kernel then transmits the sender's queued
+// segments and receives them in the reader's time: half of the relay's CPU
+// in front of qmail-smtpd, which drains its pipe slowly, so the client's
+// window closes. The more one splice takes from the socket, the larger the
+// segments the window lets through and the fewer of them: 1.27 -> 0.69
+// CPU-s/GiB relaying to qmail-smtpd (bench/RESULTS.md). Should the kernel
+// refuse the size (fs.pipe-max-size, or the account's pipe limit), the
+// default pipe still works.
 void Pump::stage() {
     staging_checked_ = true;
     struct stat from {}, to {};
     if (::fstat(from_, &from) == -1 || ::fstat(to_, &to) == -1) return;
     if (S_ISFIFO(from.st_mode) || !S_ISFIFO(to.st_mode)) return;
-    if (::pipe2(stage_, O_CLOEXEC | O_NONBLOCK) == -1) stage_[0] = stage_[1] = -1;
+    if (::pipe2(stage_, O_CLOEXEC | O_NONBLOCK) == -1) {
+        stage_[0] = stage_[1] = -1;
+        return;
+    }
+    (void)::fcntl(stage_[1], F_SETPIPE_SZ, static_cast<int>(stage_size));
 }
 
 Pump::Step Pump::staged_step() {

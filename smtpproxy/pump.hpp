@@ -31,6 +31,9 @@ public:
 
     static constexpr std::size_t splice_size = 1 << 20;  // the pipe's capacity bounds it
     static constexpr std::size_t buffer_size = 64 * 1024;
+    // The staging pipe's size: fs.pipe-max-size's default, the most an
+    // unprivileged process may ask for. See stage().
+    static constexpr std::size_t stage_size = 1 << 20;
 
     // `first`: bytes that go to `to` before anything read from `from`.
     Pump(int from, int to, std::string first = {})

@@ -26,6 +26,11 @@ from pathlib import Path
 
 import pytest
 
+import backends
+# The backend's command-line options and markers (see backends.py).
+from backends import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
+                      pytest_configure, pytest_report_header, pytest_terminal_summary)
+
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_HOST = "mail.test.example"
 TEST_ACCOUNT = "smtpauth-test"      # the session runs as this after setuidgid
@@ -163,6 +168,13 @@ def workdir():
 
 
 @pytest.fixture(scope="session")
+def smtp_backend(workdir):
+    """The SMTP server behind smtpproxy (backends.py), ready to run."""
+    backends.BACKEND.prepare(workdir)
+    return backends.BACKEND
+
+
+@pytest.fixture(scope="session")
 def passwd_file(workdir):
     def account(user, prefix):
         return Account(user, prefix + secrets.token_urlsafe(12))
@@ -291,7 +303,7 @@ class Server:
                  str(self.bin_dir / "smtp_auth"), str(self.bin_dir / "checkpassword_nosu"),
                  "setuidgid", TEST_ACCOUNT,
                  str(self.bin_dir / "smtpproxy"),
-                 "mailfront", "smtp", self.backend, "accept-sender", "relayclient"])
+                 *backends.BACKEND.argv(self.backend)])
 
     def start(self):
         for _ in range(5):
@@ -365,14 +377,14 @@ class Server:
 
 
 @pytest.fixture
-def server(bin_dir, workdir, test_account, passwd_file, request):
+def server(bin_dir, workdir, test_account, passwd_file, smtp_backend, request):
     """Factory: server(backend="echo", env={...}, checkpassword_file=True,
     prefix=[...], rules=None) starts a chain; all are stopped at teardown.
     env values of None remove a variable."""
     started = []
 
     def start(backend="echo", env=None, checkpassword_file=True, prefix=(), rules=None):
-        full_env = {"PATH": PATH, "AUTH_DELAY": "0"}
+        full_env = {"PATH": PATH, "AUTH_DELAY": "0", **backends.BACKEND.env()}
         if checkpassword_file:
             full_env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
         for k, v in (env or {}).items():
@@ -404,12 +416,25 @@ class Queue:
         return {"QUEUEDIR": str(self.path), "QUEUEDIR_NOSYNC": "1"}
 
     def messages(self):
+        return [(sender, recipients, message)
+                for sender, recipients, _, message in self.messages_received()]
+
+    def messages_received(self):
+        """(sender, recipients, received, message): `received` is the
+        Received line qmail-smtpd puts on top of each message it passed to
+        qmail_queue_recorder.py (removed from `message`); None for a message
+        mailfront stored."""
         out = []
         for f in sorted((self.path / "new").iterdir()):
             data = f.read_bytes()
             envelope, _, message = data.partition(b"\0\0")
             sender, *recipients = envelope.decode().split("\0")
-            out.append((sender, recipients, message))
+            received = None
+            if f.name.endswith(".qmail-queue"):
+                first, by, message = message.split(b"\n", 2)
+                assert first.startswith(b"Received: from ") and by.startswith(b"  by "), data[:300]
+                received = (first + b"\n" + by).decode()
+            out.append((sender, recipients, received, message))
         return out
 
 
@@ -621,7 +646,7 @@ class Chain(Server):
 
 
 @pytest.fixture
-def chain(bin_dir, workdir, test_account, passwd_file, request):
+def chain(bin_dir, workdir, test_account, passwd_file, smtp_backend, request):
     """Factory: chain(env={...}, checker=PATH, backend=NAME, backend_argv=[...],
     tcpserver_options=[...], rules=CDB, checkpassword_file=True,
     watch_interval=SECONDS) starts a Chain. backend names mailfront's
@@ -633,7 +658,7 @@ def chain(bin_dir, workdir, test_account, passwd_file, request):
 
     def start(env=None, checker=None, backend="echo", backend_argv=None,
               tcpserver_options=(), rules=None, checkpassword_file=True, watch_interval=0.02):
-        full_env = {"PATH": PATH, "AUTH_DELAY": "0"}
+        full_env = {"PATH": PATH, "AUTH_DELAY": "0", **backends.BACKEND.env()}
         if checkpassword_file:
             full_env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
         for k, v in (env or {}).items():
@@ -642,7 +667,7 @@ def chain(bin_dir, workdir, test_account, passwd_file, request):
             else:
                 full_env[k] = v
         if backend_argv is None:
-            backend_argv = [a.format(backend=backend) for a in MAILFRONT]
+            backend_argv = backends.BACKEND.argv(backend)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
         c = Chain(bin_dir, workdir, name, full_env, rules, checker, backend_argv,
                   tcpserver_options, watch_interval)

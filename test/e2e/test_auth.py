@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import backends
 from conftest import LOCAL_HOST, TIMEOUT, Account, b64, plain_response, shadow_hash
 
 SENDER = "alice@example.org"
@@ -41,7 +42,7 @@ def assert_relays(client):
 def assert_refuses_relay(client):
     assert client.mail(SENDER)[0] == 250
     code, text = client.rcpt(REMOTE)
-    assert code == 550, f"remote RCPT without login: {code} {text!r}"
+    assert code == backends.BACKEND.no_relay, f"remote RCPT without login: {code} {text!r}"
 
 
 @pytest.mark.parametrize("mechanism,initial_response,kind", [
@@ -83,8 +84,8 @@ def test_swaks_login_and_send(server, passwd_file, mechanism):
     assert run.returncode == 0, out + run.stderr
     assert f" -> AUTH {mechanism}" in out
     assert "<-  235 2.7.0 Authentication successful" in out
-    assert f"<-  250 Recipient='{REMOTE}'." in out
-    assert "<-  250 Received" in out
+    assert f"<-  {backends.BACKEND.rcpt_ok(REMOTE)}" in out
+    assert f"<-  {backends.BACKEND.data_ok}" in out
     assert "<-  221" in out
 
 

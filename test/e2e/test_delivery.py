@@ -7,6 +7,7 @@ import random
 import smtplib
 from pathlib import Path
 
+import backends
 from conftest import TIMEOUT
 
 SIZE = 20 * 1024 * 1024
@@ -95,10 +96,10 @@ def test_session_runs_unprivileged_after_login(server, passwd_file, test_account
     a = passwd_file.plain
     with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
         client.login(a.user, a.password)
-        assert client.mail("alice@example.org")[0] == 250  # mailfront answered
+        assert client.mail("alice@example.org")[0] == 250  # the backend answered
         procs = [credentials(p) for p in descendants(s.proc.pid)]
         names = [p[0] for p in procs]
-        assert "smtpproxy" in names and "mailfront" in names, procs
+        assert "smtpproxy" in names and backends.BACKEND.process in names, procs
         for name, uids, gids, groups in procs:
             assert uids == [uid] * 4, (name, uids)
             assert gids == [gid] * 4, (name, gids)
@@ -112,5 +113,5 @@ def test_session_runs_unprivileged_without_login(server, test_account):
     with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
         assert client.mail("alice@example.org")[0] == 250
         procs = [credentials(p) for p in descendants(s.proc.pid)]
-        assert {"smtpproxy", "mailfront"} <= {p[0] for p in procs}, procs
+        assert {"smtpproxy", backends.BACKEND.process} <= {p[0] for p in procs}, procs
         assert all(p[1] == [uid] * 4 for p in procs), procs

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+import backends
 from conftest import LOCAL_HOST, REPO, b64, plain_response
 
 EHLO = "EHLO client.test.example"
@@ -66,6 +67,7 @@ def test_conf_envdir_gives_valid_replies(server):
         assert c.command("MAIL FROM:<alice@example.org>").code == 530
 
 
+@pytest.mark.mailfront_only("tells a started backend by mailfront's log lines")
 def test_quit_first_starts_no_backend(server):
     s = server()
     with s.connect() as c:
@@ -116,7 +118,7 @@ def test_without_login_remote_recipient_refused(server):
         c.reply()
         assert c.command(EHLO).code == 250
         assert c.command("MAIL FROM:<alice@example.org>").code == 250
-        assert c.command("RCPT TO:<someone@remote.example>").code == 550
+        assert c.command("RCPT TO:<someone@remote.example>").code == backends.BACKEND.no_relay
         assert c.command("QUIT").code == 221
 
 
@@ -136,11 +138,11 @@ def test_auth_required(server, passwd_file):
 def test_no_auth_lets_the_backend_greet(server):
     s = server(env={"SMTPAUTH": "-"})
     with s.connect() as c:
-        assert c.reply().lines == [f"220 {LOCAL_HOST} mailfront ESMTP"]
+        assert c.reply().lines == [backends.BACKEND.greeting]
         ehlo = c.command(EHLO)
         assert ehlo.code == 250 and not any("AUTH" in line for line in ehlo.lines)
         assert c.command("MAIL FROM:<alice@example.org>").code == 250
-        assert c.command("RCPT TO:<someone@remote.example>").code == 550
+        assert c.command("RCPT TO:<someone@remote.example>").code == backends.BACKEND.no_relay
 
 
 def test_pipelined_login_and_message_in_one_write(server, passwd_file, queue):
@@ -178,7 +180,9 @@ def test_pipelined_after_ehlo_reply(server, passwd_file):
                "QUIT\r\n")
         replies = c.replies_until_close()
     assert codes(replies) == [235, 250, 250, 354, 250, 221], replies
-    assert replies[4].lines == ["250 Received 18 bytes."]
+    assert replies[4].lines[0].startswith(backends.BACKEND.data_ok), replies[4]
+    if backends.BACKEND.name == "mailfront":
+        assert replies[4].lines == ["250 Received 18 bytes."]
 
 
 def test_pipelined_without_login(server):
@@ -191,7 +195,7 @@ def test_pipelined_without_login(server):
                "DATA\r\n"
                "QUIT\r\n")
         replies = c.replies_until_close()
-    assert codes(replies) == [250, 250, 250, 550, 503, 221], replies
+    assert codes(replies) == [250, 250, 250, backends.BACKEND.no_relay, 503, 221], replies
     assert replies[0].lines[-1] == "250 AUTH LOGIN PLAIN"
 
 

@@ -40,7 +40,7 @@ def test_log_run_works_on_first_start(workdir, test_account):
     """log/run as shipped (qmaill made the test account) starts in a folder
     with no ./main yet, and multilog writes time-stamped lines there."""
     uid, _ = test_account
-    for service in ("qmail-submission", "qmail-smtps", "qmail-smtpd"):
+    for service in sorted(p.parent.parent.name for p in (REPO / "examples").glob("*/log/run")):
         log = workdir / f"first-start-{service}" / "log"
         log.mkdir(parents=True)
         run = (REPO / "examples" / service / "log" / "run").read_text()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import backends
 from conftest import REPO, TIMEOUT, Account, b64, create_account, plain_response, remove_account
 from test_faults import QUICK, certificate, checker, client_hello, login, tls_env  # noqa: F401 (fixtures)
 
@@ -99,7 +100,7 @@ def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, 
     s.processes.assert_all_gone()
     seen = list(s.processes.seen.values())
     names = {p.name for p in seen}
-    assert {"smtpproxy", "mailfront"} <= names, names
+    assert {"smtpproxy", backends.BACKEND.process} <= names, names
     rooted = [str(p) for p in seen if p.name not in ROOT_ALLOWED and 0 in p.uids]
     assert not rooted, rooted
 
@@ -297,7 +298,7 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
                 assert c.command(b64(f"{a.user} {digest}")).code == 235
                 assert c.command("MAIL FROM:<alice@example.org>").code == 250
             procs = s.processes.current()
-            assert {"smtpproxy", "mailfront"} <= {p.name for p in procs.values()}
+            assert {"smtpproxy", backends.BACKEND.process} <= {p.name for p in procs.values()}
             for p in list(procs.values()) + [s.processes.server.proc]:
                 assert_no_secret(exposed_texts(p.pid), secrets, getattr(p, "name", "tcpserver"))
             # The handoff smtpproxy got is wiped where /proc shows it (it
@@ -308,7 +309,7 @@ def test_password_not_in_environment_cmdline_or_log(chain, passwd_file, checker)
             assert not any(v.startswith(b"1:") or v.startswith(b"SMTPAUTH_HANDOFF=1")
                            for v in environ), environ
             # Nor does the backend see the handoff at all.
-            [backend] = [p.pid for p in procs.values() if p.name == "mailfront"]
+            [backend] = [p.pid for p in procs.values() if p.name == backends.BACKEND.process]
             assert b"SMTPAUTH_HANDOFF=" not in exposed_texts(backend)["environ"]
             assert c.command("QUIT").code == 221
     log = s.sessions_ended(4).encode()
@@ -350,7 +351,7 @@ def test_checker_pipe_is_closed_in_the_chain(chain, passwd_file, checker):
         for p in s.processes.current().values():
             fds = {int(fd.name): os.readlink(fd) for fd in Path(f"/proc/{p.pid}/fd").iterdir()}
             assert pipe not in fds.values(), (p.name, fds)
-            if p.name == "mailfront":
+            if p.name == backends.BACKEND.process:
                 assert sorted(fds) == [0, 1, 2], fds
         assert c.command("QUIT").code == 221
 

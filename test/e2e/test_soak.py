@@ -25,6 +25,9 @@ import re
 import subprocess
 import time
 
+import pytest
+
+import backends
 from conftest import plain_response
 
 PROFILES = {
@@ -226,7 +229,7 @@ async def run_session(port, plan, account, unexpected):
         elif plan.kind == "wrong":
             await c.send("AUTH PLAIN " + plain_response(account.user, "wrong") + "\r\n")
             await c.expect(535)
-        rcpt_code = 250 if plan.may_relay else 550
+        rcpt_code = 250 if plan.may_relay else backends.BACKEND.no_relay
         for i, m in enumerate(plan.messages):
             last = i == len(plan.messages) - 1
             envelope = f"MAIL FROM:<{m.sender}>\r\nRCPT TO:<{m.recipient}>\r\nDATA\r\n"
@@ -299,6 +302,11 @@ async def run_all(port, plans, account, concurrency):
 
 # --- the test ------------------------------------------------------------------
 
+# Against qmail-smtpd its QMAILQUEUE stand-in, a Python program started
+# once per message, made it five times slower (330 s) than the whole of the
+# CI's time for it; and its checks read the stored messages without
+# qmail-smtpd's Received line.
+@pytest.mark.mailfront_only("a queue stand-in per message is too slow for 1800 messages")
 def test_soak(chain, passwd_file, queue, workdir):
     sessions, concurrency, largest = soak_figures()
     plans = make_plans(sessions, largest)

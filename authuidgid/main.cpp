@@ -1,0 +1,79 @@
+// authuidgid account prog [arg...]
+//
+// The first step of the chain when the session runs as the authenticated
+// user: like setuidgid, but to the account smtp_auth put in
+// SMTPAUTH_ACCOUNT after a login (uid, gid, supplementary groups, HOME),
+// and to `account` (uid, gid, as setuidgid does) when there was none. Never
+// to uid 0, nor, after a login, below AUTH_MIN_UID. Then runs prog as that
+// account. Exit 100: usage; 111: refused or unable (the client got 421).
+// See authuidgid(8).
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "account_report.hpp"
+#include "log.hpp"
+
+using namespace smtpauth;
+
+namespace {
+
+constexpr std::string_view program = "authuidgid";
+
+// The client is waiting for a reply: it gets a temporary failure.
+int refuse(std::string_view why, int code = 111) {
+    log_line(program, why);
+    constexpr std::string_view reply = "421 4.3.0 service temporarily unavailable\r\n";
+    std::string_view rest = reply;
+    while (!rest.empty()) {
+        const ssize_t n = ::write(1, rest.data(), rest.size());
+        if (n == -1 && errno == EINTR) continue;
+        if (n <= 0) break;
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) return refuse("usage: authuidgid account prog [arg...]", 100);
+
+    SessionAccount account;
+    bool set_home = false;
+    if (const char* reported = std::getenv(account_variable)) {
+        const auto parsed = parse_account(reported);
+        if (!parsed) return refuse(std::string("malformed ") + account_variable);
+        const auto min_uid = parse_min_uid(std::getenv(min_uid_variable));
+        if (!min_uid) return refuse(std::string(min_uid_variable) + " must be a number from 1 to 4294967294");
+        if (const auto why = refusal(*parsed, *min_uid); !why.empty()) return refuse("refused: " + why);
+        account = *parsed;
+        set_home = true;
+    } else {
+        errno = 0;
+        const struct passwd* pw = ::getpwnam(argv[1]);
+        if (pw == nullptr)
+            return refuse("unknown account \"" + escape_for_log(argv[1]) + "\"" +
+                          (errno ? std::string(": ") + std::strerror(errno) : std::string()));
+        if (pw->pw_uid == 0) return refuse("refused: the default account must not be uid 0");
+        account.uid = pw->pw_uid;
+        account.gid = pw->pw_gid;
+        account.groups = {pw->pw_gid};  // as setuidgid
+    }
+
+    if (::setgroups(account.groups.size(), account.groups.data()) != 0 || ::setgid(account.gid) != 0 ||
+        ::setuid(account.uid) != 0)
+        return refuse("unable to switch to uid " + std::to_string(account.uid) + ": " + std::strerror(errno));
+    if (::getuid() == 0 || ::geteuid() == 0) return refuse("still root after setuid");  // cannot happen
+    ::unsetenv(account_variable);
+    if (set_home && ::setenv("HOME", account.home.c_str(), 1) != 0) return refuse("unable to set HOME");
+
+    ::execvp(argv[2], argv + 2);
+    return refuse("unable to run " + escape_for_log(argv[2]) + ": " + std::strerror(errno));
+}
