@@ -82,7 +82,24 @@ def bin_dir():
     if missing:
         pytest.exit(f"not built in {path}: {', '.join(missing)} "
                     "(set SMTPAUTH_BIN_DIR or build into build/)", returncode=2)
+    closed = unreachable_folder(path)
+    if closed:
+        pytest.exit(f"{closed} is closed to other accounts (mode "
+                    f"{closed.stat().st_mode & 0o777:o}), so {TEST_ACCOUNT} cannot run "
+                    f"smtpproxy from {path}: copy the programs to a folder every account "
+                    "may enter and point SMTPAUTH_BIN_DIR there (scripts/test does this)",
+                    returncode=2)
     return path
+
+
+def unreachable_folder(path):
+    """The first folder on the way to PATH that other accounts may not
+    enter (no o+x), or None. setuidgid runs smtpproxy as an unprivileged
+    account, which needs every folder on the way."""
+    for folder in reversed(path.parents):
+        if not folder.stat().st_mode & 0o001:
+            return folder
+    return path if not path.stat().st_mode & 0o001 else None
 
 
 @pytest.fixture(scope="session")

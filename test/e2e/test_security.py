@@ -494,7 +494,7 @@ def test_fail2ban_filter_matches_the_real_log(chain, passwd_file, checker, workd
     assert "temporary failure" in s.log()
     # The log as tcpserver wrote it: no time stamps.
     assert fail2ban_ips(s.log_path) == expected
-    # The same lines through multilog t, as examples/qmail-smtpd/log/run keeps them.
+    # The same lines through multilog t, as examples/qmail-*/log/run keep them.
     logdir = workdir / "multilog-fail2ban"
     with open(s.log_path, "rb") as log:
         subprocess.run(["multilog", "t", str(logdir)], stdin=log, check=True, timeout=30)
