@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 namespace smtpauth {
 
 std::string escape_for_log(std::string_view text, std::size_t limit) {
@@ -39,6 +41,18 @@ void log_line(std::string_view program, std::string_view message) noexcept {
         }
     } catch (...) {
     }
+}
+
+int refuse_session(std::string_view program, std::string_view why, int exit_code) noexcept {
+    log_line(program, why);
+    std::string_view rest = "421 4.3.0 service temporarily unavailable\r\n";
+    while (!rest.empty()) {
+        const ssize_t n = ::write(1, rest.data(), rest.size());
+        if (n == -1 && errno == EINTR) continue;
+        if (n <= 0) break;
+        rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return exit_code;
 }
 
 }  // namespace smtpauth

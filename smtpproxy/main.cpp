@@ -28,20 +28,7 @@ namespace {
 
 constexpr std::string_view program = "smtpproxy";
 
-// The client is waiting for a reply: it gets a temporary failure, the log
-// gets the reason.
-int refuse(const std::string& reason, int exit_code = 111) {
-    log_line(program, reason);
-    constexpr std::string_view reply = "421 4.3.0 service temporarily unavailable\r\n";
-    std::string_view rest = reply;
-    while (!rest.empty()) {
-        const ssize_t n = ::write(1, rest.data(), rest.size());
-        if (n == -1 && errno == EINTR) continue;
-        if (n <= 0) break;
-        rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return exit_code;
-}
+int refuse(std::string_view why, int exit_code = 111) { return refuse_session(program, why, exit_code); }
 
 }  // namespace
 
