@@ -583,6 +583,9 @@ def test_client_stops_mid_tls_handshake(chain, passwd_file, tls_env, implicit, s
         if sent != "nothing":
             c.send(hello[:len(hello) // 2])
         if not leaves:
+            # Let the session finish starting (under ASan a program's
+            # start-up alone costs a tenth of a second) before it must idle.
+            time.sleep(0.5)
             assert_idle(s, 1.0)
             c.sock.settimeout(10)
             started = time.monotonic()
