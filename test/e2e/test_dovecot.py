@@ -20,6 +20,9 @@ from dovecot_fixture import dovecot, dovecot_users, own_dovecot  # noqa: F401 (f
 from test_auth import REMOTE, SENDER, assert_refuses_relay, assert_relays, login, smtp_client
 from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
+# What is tested is smtp_auth's Dovecot verifier; its checks read mailfront's replies.
+pytestmark = pytest.mark.mailfront_only("the Dovecot verifier is smtp_auth's; the backend is incidental")
+
 TEMPORARY = "454 4.7.0 Temporary authentication failure"
 
 

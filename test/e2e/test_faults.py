@@ -915,7 +915,10 @@ def test_nul_bare_cr_and_bare_lf_reach_the_backend_unchanged(chain, backend, pas
             c.send(HOSTILE_DATA)
         else:
             for line in HOSTILE_DATA.splitlines(keepends=True):
-                c.send(line)
+                try:
+                    c.send(line)
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # qmail-smtpd ends the session at the bare LF
                 time.sleep(0.02)
         replies = c.replies_until_close()
     received = (backend.dir / "received").read_bytes()

@@ -16,6 +16,9 @@ import pytest
 
 from conftest import PATH, PROGRAMS, REPO, Server
 
+# The installed programs are tried against mailfront, as in the quick start.
+pytestmark = pytest.mark.mailfront_only("the package is tried against mailfront")
+
 PACKAGE = "smtp-auth"
 APT = ["apt-get", "-qq", "-y", "-o", "DPkg::Lock::Timeout=600"]
 

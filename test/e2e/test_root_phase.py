@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import PATH, TIMEOUT, plain_response
 from test_delivery import descendants
 from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
@@ -135,6 +137,7 @@ FORGED = {"AUTHUSER": "forged", "SSL_PROTOCOL": "TLSv1.3", "SSL_CIPHER": "FORGED
           "SSL_CLIENT_S_DN": "CN=forged"}
 
 
+@pytest.mark.mailfront_only("reads the environment mailfront was started with")
 def test_the_launchers_authuser_and_ssl_variables_never_reach_the_chain(server, passwd_file):
     s = server(env=FORGED)
     with s.connect() as c:  # no login

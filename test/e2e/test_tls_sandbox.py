@@ -15,6 +15,9 @@ from conftest import TIMEOUT
 from test_delivery import credentials, descendants
 from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
+# The sandbox is the TLS relay's; the checks name mailfront's process.
+pytestmark = pytest.mark.mailfront_only("the relay's sandbox does not depend on the backend")
+
 EHLO = "EHLO client.test.example"
 
 
