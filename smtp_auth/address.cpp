@@ -7,7 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 std::string ip_text(std::string_view octets) {
     static constexpr unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -95,4 +96,4 @@ void export_addresses(const ConnectionAddresses& addresses, bool replace) {
     }
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

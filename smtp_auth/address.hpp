@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace smtpauth {
+namespace smtp_auth {
 
 struct Endpoint {
     std::string ip;  // inet_ntop's text; an IPv4-mapped IPv6 address as IPv4
@@ -48,4 +48,4 @@ ConnectionAddresses addresses_without_ucspi(int fd);
 // TCP6 values go).
 void export_addresses(const ConnectionAddresses& addresses, bool replace);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -12,7 +12,9 @@
 #include <stdexcept>
 #include <vector>
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -102,4 +104,4 @@ ReportOutcome receive_report(const ReportSocket& socket) {
     return {account, ""};
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

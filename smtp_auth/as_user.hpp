@@ -8,14 +8,14 @@
 
 #include "account_report.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // AUTH_AS_USER names the reporter (authreport) the checker runs instead of
 // `true`; AUTH_MIN_UID the lowest uid a session may run as. Throws
 // std::invalid_argument naming the bad variable.
 struct AsUser {
     std::string reporter;  // empty: the default mode (the checker runs `true`)
-    uid_t min_uid = default_min_uid;
+    uid_t min_uid = smtpauth::default_min_uid;
 };
 AsUser as_user_from_environment();
 
@@ -34,7 +34,7 @@ struct ReportSocket {
 };
 
 struct ReportOutcome {
-    std::optional<SessionAccount> account;  // set when the report is believed
+    std::optional<smtpauth::SessionAccount> account;  // set when the report is believed
     std::string why;                        // else why not, for the log
 };
 
@@ -44,4 +44,4 @@ struct ReportOutcome {
 // account (or its gid alone).
 ReportOutcome receive_report(const ReportSocket& socket);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

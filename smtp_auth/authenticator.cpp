@@ -4,7 +4,9 @@
 
 #include "sasl.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -73,4 +75,4 @@ Authenticator::Begin LocalAuthenticator::begin(std::string_view mechanism, bool 
     return {Begin::Kind::started, std::make_unique<LocalExchange>(make_mechanism(*chosen, config_.host), verifier_)};
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -13,7 +13,7 @@
 #include "config.hpp"
 #include "verifier.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 struct AuthStep {
     enum class Kind {
@@ -82,4 +82,4 @@ private:
     Verifier& verifier_;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

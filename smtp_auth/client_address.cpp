@@ -9,7 +9,9 @@
 #include "config.hpp"
 #include "log.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 ProxyHeader read_proxy_header(int fd, std::chrono::milliseconds timeout) {
     using clock = std::chrono::steady_clock;
@@ -64,4 +66,4 @@ bool locate_client(int fd) {
     return true;
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -7,7 +7,7 @@
 
 #include "proxy_header.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // The PROXY header arrives with the balancer's connection: a client that
 // has not sent it by then never will.
@@ -30,4 +30,4 @@ bool proxy_protocol_required();
 // std::invalid_argument on a bad PROXY_PROTOCOL.
 bool locate_client(int fd);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

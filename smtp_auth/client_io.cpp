@@ -11,7 +11,9 @@
 #include "descriptors.hpp"
 #include "secret.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 // 0 ready, -1 error, -2 timeout.
@@ -140,4 +142,4 @@ void LineReader::wipe_consumed() {
     wipe(buffer_.data(), start_);
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

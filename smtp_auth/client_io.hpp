@@ -8,7 +8,7 @@
 
 #include "secret.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // Where client bytes come from and go to. Plain file descriptors today; a
 // TLS channel can stand in its place without touching the dialogue.
@@ -53,7 +53,7 @@ public:
         : channel_(channel), max_line_(max_line), timeout_(timeout) {
         buffer_.reserve(max_line + block_size);
     }
-    ~LineReader() { wipe(buffer_); }
+    ~LineReader() { smtpauth::wipe(buffer_); }
 
     // No read waits past `deadline`: a read that would is a timeout.
     void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
@@ -103,4 +103,4 @@ private:
     Status status_ = Status::line;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -1,6 +1,7 @@
 #include "command.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 namespace {
 std::string upper(std::string_view s) {
@@ -41,4 +42,4 @@ std::optional<AuthArguments> parse_auth_arguments(std::string_view argument) {
     return a;
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // The line without its LF and the CR before it.
 std::string_view strip_line_end(std::string_view raw);
@@ -26,4 +26,4 @@ struct AuthArguments {
 
 std::optional<AuthArguments> parse_auth_arguments(std::string_view argument);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

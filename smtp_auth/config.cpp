@@ -4,7 +4,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 namespace {
 
@@ -212,4 +213,4 @@ Config config_from_environment() {
     return c;
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -8,7 +8,7 @@
 
 #include "tls.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 enum class Mechanism { login, plain, cram_md5 };
 
@@ -75,4 +75,4 @@ struct Config {
 // std::invalid_argument with a message naming the bad variable.
 Config config_from_environment();
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -10,7 +10,9 @@
 #include "log.hpp"
 #include "secret.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -193,4 +195,4 @@ void DovecotAuthenticator::release() {
     tried_ = false;
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

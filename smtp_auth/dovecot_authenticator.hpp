@@ -16,7 +16,7 @@
 #include "authenticator.hpp"
 #include "dovecot_connection.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // What AUTH tells Dovecot about the client connection, from UCSPI:
 // TCPLOCALIP, TCPREMOTEIP, TCPLOCALPORT, TCPREMOTEPORT, each left out
@@ -65,4 +65,4 @@ private:
     unsigned next_id_ = 1;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -6,7 +6,8 @@
 
 #include <array>
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
@@ -118,4 +119,4 @@ std::vector<std::string> DovecotConnection::receive(milliseconds timeout) {
     }
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -13,7 +13,7 @@
 
 #include "dovecot_protocol.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // Whatever ends the connection: it is then of no more use.
 struct DovecotError : std::runtime_error {
@@ -51,4 +51,4 @@ private:
     std::vector<DovecotMechanism> mechanisms_;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

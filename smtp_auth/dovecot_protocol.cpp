@@ -9,7 +9,9 @@
 
 #include "secret.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -190,4 +192,4 @@ DovecotAddress parse_dovecot_address(std::string_view value) {
     return a;
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace smtpauth {
+namespace smtp_auth {
 
 inline constexpr std::size_t dovecot_max_line = 16384;  // without its LF
 
@@ -96,4 +96,4 @@ struct DovecotAddress {
 // Throws std::invalid_argument.
 DovecotAddress parse_dovecot_address(std::string_view value);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -28,6 +28,7 @@
 #include "verifier.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

@@ -7,7 +7,8 @@
 
 extern char** environ;
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 void clear_owned_variables() {
     // Names first: unsetenv(3) reshapes environ under the loop.
@@ -20,4 +21,4 @@ void clear_owned_variables() {
     for (const auto& name : names) ::unsetenv(name.c_str());
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -3,10 +3,10 @@
 // there would pass, down the chain, for what smtp_auth checked.
 #pragma once
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // Removes AUTHUSER and every variable whose name starts with SSL_, so that
 // only what smtp_auth sets itself reaches the chain.
 void clear_owned_variables();
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -3,7 +3,8 @@
 #include <cstdint>
 #include <vector>
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 namespace {
 
@@ -139,4 +140,4 @@ ProxyHeader parse_proxy_header(std::string_view received) {
     return malformed("not a PROXY header");
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -10,7 +10,7 @@
 
 #include "address.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // v1: a text line of at most 107 octets with its CRLF. v2: 16 octets, then
 // the length they announce, which we take up to 1024 (addresses and TLVs;
@@ -37,4 +37,4 @@ struct ProxyHeader {
 // first octet.
 ProxyHeader parse_proxy_header(std::string_view received);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -8,7 +8,8 @@
 
 #include <initializer_list>
 
-namespace smtpauth {
+namespace smtp_auth {
+
 
 namespace {
 
@@ -78,4 +79,4 @@ bool sandbox_relay() {
     return filter.build() && filter.load();
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

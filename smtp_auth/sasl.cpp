@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdint>
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -119,4 +121,4 @@ std::unique_ptr<SaslMechanism> make_mechanism(Mechanism m, std::string_view host
     return nullptr;
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -11,14 +11,14 @@
 #include "config.hpp"
 #include "secret.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 // What a checker needs. For PLAIN and LOGIN `secret` is the password and
 // `challenge` is empty; for CRAM-MD5 `secret` is the hex digest and
 // `challenge` the text the client signed.
 struct Credentials {
     std::string user;
-    Secret secret{256};
+    smtpauth::Secret secret{256};
     std::string challenge;
 };
 
@@ -57,4 +57,4 @@ std::unique_ptr<SaslMechanism> make_mechanism(Mechanism m, std::string_view host
 // repeat, and 64 random bits, so that none can be foreseen (RFC 2195 2).
 std::string cram_challenge(std::string_view host);
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -9,7 +9,9 @@
 #include "command.hpp"
 #include "log.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -306,4 +308,4 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
     return refuse(name, step.user, step.detail, attempted);
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

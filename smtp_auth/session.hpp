@@ -11,7 +11,7 @@
 #include "handoff.hpp"
 #include "verifier.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 struct SessionEnd {
     enum class Kind {
@@ -24,7 +24,7 @@ struct SessionEnd {
     std::optional<std::string> user{};  // set after a successful AUTH
     std::string account{};              // as-user mode: SMTPAUTH_ACCOUNT after a login
     std::optional<TlsInfo> tls{};       // set when the session is encrypted
-    Handoff handoff{};
+    smtpauth::Handoff handoff{};
 };
 
 class Session {
@@ -69,7 +69,7 @@ private:
     TlsStarter* tls_;
     std::optional<TlsInfo> tls_info_;
     LineReader reader_;
-    Handoff handoff_;
+    smtpauth::Handoff handoff_;
     unsigned failures_ = 0;
     std::optional<std::string> user_;
     std::string account_;
@@ -79,4 +79,4 @@ private:
     LineReader::Status end_status_ = LineReader::Status::line;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -23,7 +23,9 @@
 #include "log.hpp"
 #include "sandbox.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -423,4 +425,4 @@ std::optional<TlsInfo> TlsServer::start() {
     std::_Exit(exit_status(status));
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

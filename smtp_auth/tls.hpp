@@ -19,7 +19,7 @@
 
 #include <openssl/types.h>
 
-namespace smtpauth {
+namespace smtp_auth {
 
 struct TlsInfo {
     std::string protocol;  // "TLSv1.3"
@@ -82,4 +82,4 @@ private:
     SSL* ssl_ = nullptr;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -13,7 +13,9 @@
 
 #include "log.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -158,4 +160,4 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
     return {K::rejected, "checker exit " + std::to_string(code)};
 }
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

@@ -8,7 +8,7 @@
 #include "as_user.hpp"
 #include "sasl.hpp"
 
-namespace smtpauth {
+namespace smtp_auth {
 
 struct Verdict {
     // forbidden: the password was good, but the account may not have a
@@ -31,7 +31,7 @@ public:
 // <challenge>" would ask the checker for a CRAM-MD5 check against a
 // challenge of the client's choosing: a digest sniffed elsewhere would log
 // in.)
-Secret checkpassword_payload(const Credentials& credentials);
+smtpauth::Secret checkpassword_payload(const Credentials& credentials);
 
 // Runs `program true` with the credentials on fd 3, /dev/null on fds 0 and 1
 // (so a chatty checker cannot talk to the client) and our stderr. Exit 0
@@ -52,4 +52,4 @@ private:
     AsUser as_user_;
 };
 
-}  // namespace smtpauth
+}  // namespace smtp_auth

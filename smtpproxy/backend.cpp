@@ -10,7 +10,9 @@
 
 #include "descriptors.hpp"
 
-namespace smtpauth {
+namespace smtpproxy {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -126,4 +128,4 @@ int stop_backend(pid_t pid) {
     return 0;
 }
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

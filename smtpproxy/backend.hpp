@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-namespace smtpauth {
+namespace smtpproxy {
 
 struct Backend {
     pid_t pid = -1;
@@ -31,4 +31,4 @@ int exit_code_of(int wait_status);
 // SIGKILL; reaps PROG and returns its wait status.
 int stop_backend(pid_t pid);
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

@@ -2,7 +2,8 @@
 
 #include <string_view>
 
-namespace smtpauth {
+namespace smtpproxy {
+
 
 std::optional<std::chrono::seconds> parse_idle_timeout(const char* value) {
     if (value == nullptr) return default_idle_timeout;
@@ -17,4 +18,4 @@ std::optional<std::chrono::seconds> parse_idle_timeout(const char* value) {
     return std::chrono::seconds(seconds);
 }
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

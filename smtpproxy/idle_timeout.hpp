@@ -3,7 +3,7 @@
 #include <chrono>
 #include <optional>
 
-namespace smtpauth {
+namespace smtpproxy {
 
 inline constexpr const char* idle_timeout_variable = "SMTPPROXY_TIMEOUT";
 inline constexpr std::chrono::seconds default_idle_timeout{1200};  // qmail-smtpd's
@@ -13,4 +13,4 @@ inline constexpr std::chrono::seconds max_idle_timeout{86400};
 // max_idle_timeout seconds gives nothing.
 std::optional<std::chrono::seconds> parse_idle_timeout(const char* value);
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

@@ -23,6 +23,7 @@
 #include "session.hpp"
 
 using namespace smtpauth;
+using namespace smtpproxy;
 
 namespace {
 

@@ -8,7 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 
-namespace smtpauth {
+namespace smtpproxy {
+
 
 namespace {
 
@@ -189,4 +190,4 @@ void Pacer::drained(std::size_t left, std::size_t full) noexcept {
     else if (left < full / 4) pause_ = std::max(pause_ / 2, shortest);
 }
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-namespace smtpauth {
+namespace smtpproxy {
 
 class Pump {
 public:
@@ -106,4 +106,4 @@ private:
     Duration pause_{200};
 };
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

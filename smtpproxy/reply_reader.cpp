@@ -1,6 +1,7 @@
 #include "reply_reader.hpp"
 
-namespace smtpauth {
+namespace smtpproxy {
+
 
 namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -59,4 +60,4 @@ void ReplyReader::take(char c) {
     }
 }
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

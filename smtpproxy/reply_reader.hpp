@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace smtpauth {
+namespace smtpproxy {
 
 class ReplyReader {
 public:
@@ -47,4 +47,4 @@ private:
     int code_ = 0;                // of the first line
 };
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

@@ -22,7 +22,9 @@
 #include "pump.hpp"
 #include "reply_reader.hpp"
 
-namespace smtpauth {
+namespace smtpproxy {
+
+using namespace smtpauth;
 
 namespace {
 
@@ -455,4 +457,4 @@ int run_session(int client_in, int client_out, const Backend& backend,
     return s.replay_failed && code == 0 ? 111 : code;
 }
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

@@ -7,7 +7,7 @@
 #include "backend.hpp"
 #include "handoff.hpp"
 
-namespace smtpauth {
+namespace smtpproxy {
 
 // Runs the session and returns what smtpproxy exits with: PROG's exit code
 // (128 + signal if a signal killed it), 111 if PROG exited 0 although the
@@ -18,7 +18,7 @@ namespace smtpauth {
 // lines are hidden from the client. Takes ownership of all four descriptors
 // and reaps PROG.
 int run_session(int client_in, int client_out, const Backend& backend,
-                const std::optional<Handoff>& handoff,
+                const std::optional<smtpauth::Handoff>& handoff,
                 std::chrono::steady_clock::duration idle_timeout);
 
-}  // namespace smtpauth
+}  // namespace smtpproxy

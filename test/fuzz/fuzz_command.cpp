@@ -10,7 +10,7 @@
 #include "check.hpp"
 #include "command.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

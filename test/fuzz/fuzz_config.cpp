@@ -15,7 +15,7 @@
 #include "check.hpp"
 #include "config.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include "check.hpp"
 #include "dovecot_protocol.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include "check.hpp"
 #include "proxy_header.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 using Status = ProxyHeader::Status;
 
 namespace {

@@ -13,7 +13,7 @@
 #include "check.hpp"
 #include "reply_reader.hpp"
 
-using namespace smtpauth;
+using namespace smtpproxy;
 
 namespace {
 

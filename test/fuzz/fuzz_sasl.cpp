@@ -14,6 +14,7 @@
 #include "sasl.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

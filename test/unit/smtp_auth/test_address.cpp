@@ -12,7 +12,7 @@
 
 #include "address.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

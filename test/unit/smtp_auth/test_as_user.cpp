@@ -11,6 +11,7 @@
 #include "as_user.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include "session.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

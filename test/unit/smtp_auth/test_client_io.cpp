@@ -11,6 +11,7 @@
 #include "client_io.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 TEST_CASE("a reply nobody reads gives up after its timeout, and the descriptor stays blocking") {
     int pair[2];

@@ -5,6 +5,7 @@
 #include "verifier.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 TEST_CASE("commands: the verb runs to the first space, case-insensitive") {
     auto c = parse_command("ehlo client.example\r\n");

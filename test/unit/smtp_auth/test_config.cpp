@@ -4,7 +4,7 @@
 
 #include "config.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 TEST_CASE("SMTPAUTH follows the s/qmail meanings") {
     using M = Mechanism;

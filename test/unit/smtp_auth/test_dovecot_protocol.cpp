@@ -7,7 +7,7 @@
 
 #include "dovecot_protocol.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 #include "owned_variables.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 
 TEST_CASE("AUTHUSER and every SSL_ variable go, RELAYCLIENT and TCPREMOTEINFO stay") {
     for (const char* name : {"AUTHUSER", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_S_DN", "SSL_"})

@@ -12,7 +12,7 @@
 #include "client_address.hpp"
 #include "proxy_header.hpp"
 
-using namespace smtpauth;
+using namespace smtp_auth;
 using Status = ProxyHeader::Status;
 
 namespace {

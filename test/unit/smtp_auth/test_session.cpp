@@ -8,6 +8,7 @@
 #include "session.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include "verifier.hpp"
 
 using namespace smtpauth;
+using namespace smtp_auth;
 
 namespace {
 

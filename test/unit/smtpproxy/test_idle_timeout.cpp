@@ -2,7 +2,7 @@
 
 #include "idle_timeout.hpp"
 
-using namespace smtpauth;
+using namespace smtpproxy;
 using std::chrono::seconds;
 
 TEST_CASE("SMTPPROXY_TIMEOUT: unset means qmail-smtpd's 1200 seconds") {

@@ -13,7 +13,7 @@
 
 #include "pump.hpp"
 
-using namespace smtpauth;
+using namespace smtpproxy;
 using Step = Pump::Step;
 
 namespace {

@@ -6,7 +6,7 @@
 
 #include "reply_reader.hpp"
 
-using namespace smtpauth;
+using namespace smtpproxy;
 using namespace std::string_literals;
 
 namespace {

@@ -25,6 +25,7 @@
 #include "session.hpp"
 
 using namespace smtpauth;
+using namespace smtpproxy;
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 using Clock = std::chrono::steady_clock;
