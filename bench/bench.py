@@ -734,7 +734,8 @@ def main():
         description="smtp_auth benchmarks. Run through bench/run, which builds what they need "
                     "and also takes --compare REV (the programs as of a git revision) and "
                     "--static (the working tree with OpenSSL static too) and --shared (the "
-                    "working tree with every library shared).")
+                    "working tree with every library shared) and --static-smtpproxy (smtpproxy a "
+                    "static PIE, as chain[staticsp]).")
     p.add_argument("--build", required=True,
                    help="where smtp_auth, checkpassword_nosu and smtpproxy are")
     p.add_argument("--tools", required=True, help="where the benchmark's tools are")
