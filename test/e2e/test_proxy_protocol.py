@@ -156,7 +156,7 @@ def test_balancer_that_sends_no_header_is_refused(chain, haproxy):
         except ConnectionResetError:
             pass
     log = c.sessions_ended(1)
-    assert [line.split(": ", 2)[2] for line in smtp_auth_lines(log)] == ["not a PROXY header"], log
+    assert [line.split(": ", 2)[2] for line in smtp_auth_lines(log)] == ["proxy header: refused (not a PROXY header)"], log
 
 
 def test_without_proxy_protocol_a_proxy_line_is_a_bad_command(chain, backend_dir):

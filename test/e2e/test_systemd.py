@@ -141,7 +141,7 @@ def test_smtps_relay_logs_the_client(activated, passwd_file, tls_env, client_con
     s = activated(env=dict(tls_env, SMTPS="1", SMTPAUTH="!"))
     send_one(s.port, passwd_file.plain, ssl_context=client_context)
     log = s.wait_for_log(r"auth PLAIN user")
-    assert re.search(rf"tls TLSv1\.[23] \S+ from {re.escape(CLIENT_IP)}$", log, re.M), log
+    assert re.search(rf"from {re.escape(CLIENT_IP)}: tls handshake: done \(TLSv1\.[23] \S+\)$", log, re.M), log
     assert f'from {CLIENT_IP}: auth PLAIN user "alice": accepted' in log
 
 
