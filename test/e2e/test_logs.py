@@ -41,33 +41,38 @@ def connection_pids(log):
 
 
 def test_one_tls_connection_logs_one_pid(chain, passwd_file, tls_env):
-    """STARTTLS, a wrong password, the right one, then silence until
-    smtpproxy's idle timeout: the relay (tcpserver's child), the session it
-    forked, the checker that session forked and the smtpproxy it became all
-    write the pid tcpserver announced."""
-    s = chain(env=dict(tls_env, SMTPPROXY_TIMEOUT="1"))
+    """STARTTLS, a wrong password, the right one, then a backend that ends
+    before its greeting (false(1), as a crashing qmail-smtpd would): the
+    relay (tcpserver's child), the session it forked, the checker that
+    session forked and the smtpproxy it became all write the pid tcpserver
+    announced."""
+    s = chain(env=tls_env, backend_argv=["false"])
     a = passwd_file.plain
     with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
         assert client.starttls()[0] == 220
         client.ehlo()
+        # The relay is tcpserver's child; the session, its child, is another process.
+        procs = s.processes.current().values()
+        [relay] = [p for p in procs if p.name == "smtp_auth" and p.ppid == s.proc.pid]
+        [session] = [p for p in procs if p.name == "smtp_auth" and p.ppid == relay.pid]
         assert client.docmd("AUTH", "PLAIN " + plain_response(a.user, "wrong-" + a.password))[0] == 535
         assert client.docmd("AUTH", "PLAIN " + plain_response(a.user, a.password))[0] == 235
-        log = s.wait_for_log(r"^smtpproxy: .*: session: timeout ")
-    [proxy] = [p for p in s.processes.seen.values() if p.name == "smtpproxy"]
+        assert client.docmd("MAIL", "FROM:<alice@example.org>")[0] == 421
+    log = s.sessions_ended(1)
     [pid] = connection_pids(log)
-    assert proxy.pid != pid  # the session is the relay's child, and logs the relay's pid all the same
+    assert relay.pid == pid != session.pid
     lines = our_lines(log)
     assert [(m["program"], m["event"], m["user"], m["outcome"]) for m in lines] == [
         ("smtp_auth", "tls handshake", None, "done"),
         ("checkpassword_nosu", "check", a.user, "rejected"),
         ("smtp_auth", "auth PLAIN", a.user, "rejected"),
         ("smtp_auth", "auth PLAIN", a.user, "accepted"),
-        ("smtpproxy", "session", None, "timeout"),
+        ("smtpproxy", "backend", None, "failed"),
     ], log
     assert {(int(m["pid"]), m["ip"]) for m in lines} == {(pid, "127.0.0.1")}, log
     assert re.fullmatch(r"TLSv1\.[23] \S+", lines[0]["detail"])
     assert lines[1]["detail"] == "wrong password" and lines[2]["detail"] == "checker exit 1"
-    assert lines[4]["detail"] == "idle for SMTPPROXY_TIMEOUT"
+    assert lines[4]["detail"] == "closed its output before its greeting"
 
 
 def test_each_connection_has_its_own_pid(chain, passwd_file):
