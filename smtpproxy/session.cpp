@@ -30,7 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view program = "smtpproxy";
 constexpr std::string_view backend_failed = "421 4.3.0 backend failed\r\n";
 constexpr std::string_view backend_closed = "421 4.3.0 backend closed the connection\r\n";
 // How large a pipe to PROG grows once the client sends faster than PROG
@@ -67,7 +66,7 @@ int ms_until(Clock::time_point t, Clock::time_point now) {
 // Hang-ups are how sessions end; anything else is logged.
 void log_unexpected(int error, std::string_view doing) {
     if (error == 0 || error == EPIPE || error == ECONNRESET || error == EBADF) return;
-    log_line(program, std::string(doing) + ": " + std::strerror(error));
+    log_event("relay", "failed", std::string(doing) + ": " + std::strerror(error));
 }
 
 // A pipe the relay writes into: how full it is, for the pacing (see Pacer),
@@ -164,7 +163,7 @@ struct Session {
         if (r == pid) {
             wait_status = status;
         } else if (r == -1) {
-            log_line(program, std::string("unable to wait for the backend: ") + std::strerror(errno));
+            log_event("backend", "failed", std::string("unable to wait for it: ") + std::strerror(errno));
             wait_status = W_EXITCODE(111, 0);
         }
         if (wait_status) close_fd(pidfd);
@@ -205,7 +204,7 @@ Replayed hide_reply(Session& s, std::string_view what, std::string& rest) {
     for (;;) {
         if (!wait_for(s, s.backend_out, POLLIN)) {
             s.timed_out = true;
-            log_line(program, "timeout waiting for the backend's reply");
+            log_event("backend", "timeout", "waiting for its " + std::string(what));
             return failure("");
         }
         ssize_t n;
@@ -214,22 +213,20 @@ Replayed hide_reply(Session& s, std::string_view what, std::string& rest) {
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
         if (n <= 0) {
             if (n == 0)
-                log_line(program, "backend closed its output before its " + std::string(what));
+                log_event("backend", "failed", "closed its output before its " + std::string(what));
             else
-                log_line(program, "unable to read the backend's " + std::string(what) + ": " +
-                                      std::strerror(errno));
+                log_event("backend", "failed", "unable to read its " + std::string(what) + ": " + std::strerror(errno));
             return failure(backend_closed);
         }
         const std::string_view chunk(data, static_cast<std::size_t>(n));
         const std::size_t taken = reader.feed(chunk);
         if (reader.garbage()) {
-            log_line(program, "backend's " + std::string(what) + " is not an SMTP reply");
+            log_event("backend", "failed", "its " + std::string(what) + " is not an SMTP reply");
             return failure(backend_failed);
         }
         if (reader.complete()) {
             if (!reader.positive()) {
-                log_line(program, "backend's " + std::string(what) + " has code " +
-                                      std::to_string(reader.code()) + ", ending the session");
+                log_event("backend", "refused", "its " + std::string(what) + " has code " + std::to_string(reader.code()));
                 return failure(reader.bytes());
             }
             rest.assign(chunk.substr(taken));
@@ -264,7 +261,7 @@ Replayed replay(Session& s, const Handoff& handoff) {
         if (!rest.empty()) {
             // It would be taken for the reply to the next line, and every
             // reply after it would be out of step.
-            log_line(program, "backend sent a reply nobody asked for");
+            log_event("backend", "failed", "sent a reply nobody asked for");
             return failure(backend_failed);
         }
         // Should PROG be gone, reading its reply tells how; no need to log here.
@@ -292,7 +289,7 @@ void end_after_failed_replay(Session& s, const std::string& for_client) {
         const auto now = Clock::now();
         if (now >= s.deadline) {
             s.timed_out = true;
-            log_line(program, "timeout: session idle");
+            log_event("session", "timeout", "idle for SMTPPROXY_TIMEOUT");
             return;
         }
         int wait = ms_until(s.deadline, now);
@@ -381,7 +378,7 @@ void relay(Session& s, std::string first_output, std::string pending) {
         auto now = Clock::now();
         if (!up.moving() && !down.moving() && now >= s.deadline) {
             s.timed_out = true;
-            log_line(program, "timeout: session idle");
+            log_event("session", "timeout", "idle for SMTPPROXY_TIMEOUT");
             return;
         }
         pollfd p[3];
@@ -404,7 +401,7 @@ void relay(Session& s, std::string first_output, std::string pending) {
         if (!s.wait_status && s.pidfd < 0) until = std::min(until, now + reap_interval);
         const int ready = ::poll(p, n, ms_until(until, now));
         if (ready == -1 && errno != EINTR) {
-            log_line(program, std::string("unable to wait: ") + std::strerror(errno));
+            log_event("session", "failed", std::string("unable to wait: ") + std::strerror(errno));
             s.timed_out = true;  // ends the session as a timeout would
             return;
         }
