@@ -52,11 +52,11 @@ def test_the_relay_runs_sandboxed_on_its_own_account(server, passwd_file, tls_en
         while True:
             procs = {p: credentials(p) for p in descendants(s.proc.pid)}
             names = sorted(c[0] for c in procs.values())
-            if names == ["mailfront", "smtp_auth", "smtpproxy"] or time.monotonic() > deadline:
+            if names == ["mailfront", "smtpproxy", "tlsrelay"] or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert names == ["mailfront", "smtp_auth", "smtpproxy"], names
-        relay = next(p for p, c in procs.items() if c[0] == "smtp_auth")
+        assert names == ["mailfront", "smtpproxy", "tlsrelay"], names
+        relay = next(p for p, c in procs.items() if c[0] == "tlsrelay")
         proxy = next(p for p, c in procs.items() if c[0] == "smtpproxy")
         # Its own account: it cannot signal, trace or read the environment
         # of smtpproxy and qmail-smtpd.
@@ -73,3 +73,48 @@ def test_the_relay_runs_sandboxed_on_its_own_account(server, passwd_file, tls_en
         assert client.rcpt("bob@example.org")[0] == 250
         assert client.data(b"Subject: sandboxed\r\n\r\nhello\r\n")[0] == 250
     s.sessions_ended(1)  # and the server fixture fails the test if the relay was killed
+
+
+def test_the_relay_is_its_own_program_and_logs_with_the_sessions_pid(server, passwd_file, tls_env, client_context,
+                                                                      bin_dir, tls_account):
+    """tlsrelay, exec'd: its image is tlsrelay (none of smtp_auth's code),
+    on the relay's account, the session (smtpproxy here) its child, and its
+    log line about the handshake carries the session's pid, the pid of the
+    session's own lines."""
+    s = server(env=tls_env)
+    a = passwd_file.plain
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
+        client.starttls(context=client_context)
+        client.ehlo()
+        client.login(a.user, a.password)
+        assert client.mail("alice@example.org")[0] == 250
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            procs = {p: credentials(p) for p in descendants(s.proc.pid)}
+            relays = [p for p, c in procs.items() if c[0] == "tlsrelay"]
+            proxies = [p for p, c in procs.items() if c[0] == "smtpproxy"]
+            if (relays and proxies) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        [relay], [proxy] = relays, proxies
+        assert Path(f"/proc/{relay}/exe").resolve() == (bin_dir / "tlsrelay").resolve()
+        assert procs[relay][1] == [tls_account[0]] * 4
+        assert parent_of(proxy) == relay
+        # Only the relay's settings cross the exec, none of the launcher's.
+        environ = Path(f"/proc/{relay}/environ").read_bytes().split(b"\0")
+        assert not [v for v in environ if v and not v.startswith((b"TLS_", b"ASAN_", b"UBSAN_", b"LSAN_"))], environ
+        # Descriptors: the client, the log and the session's socket; the
+        # verdict pipe and the key's file are closed by now.
+        assert sorted(int(fd.name) for fd in Path(f"/proc/{relay}/fd").iterdir()) == [0, 1, 2, 3]
+        assert client.rcpt("bob@example.org")[0] == 250
+        assert client.data(b"Subject: own program\r\n\r\nhello\r\n")[0] == 250
+    log = s.sessions_ended(1)
+    assert re.search(rf"^smtp_auth: pid {proxy} tls TLSv1\.[23] \S+ from 127\.0\.0\.1$", log, re.M), log
+    assert re.search(rf'^smtp_auth: pid {proxy} auth PLAIN user "{a.user}" from 127\.0\.0\.1: accepted$',
+                     log, re.M), log
+    # The relay exits with the session's status, and tcpserver sees it.
+    assert re.search(rf"^tcpserver: end {relay} status 0$", log, re.M), log
+
+
+def parent_of(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
