@@ -5,13 +5,15 @@ under the filter in test_tls.py, the TLS faults in test_faults.py: a relay
 killed by the filter would show there as a session killed by a signal."""
 
 import re
+import shutil
 import smtplib
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TIMEOUT
+import backends
+from conftest import PATH, TIMEOUT, Server
 from test_delivery import credentials, descendants
 from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
@@ -118,3 +120,29 @@ def test_the_relay_is_its_own_program_and_logs_with_the_sessions_pid(server, pas
 
 def parent_of(pid):
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_without_tlsrelay_beside_smtp_auth_starttls_is_refused(bin_dir, workdir, passwd_file, tls_env,
+                                                              test_account, smtp_backend):
+    """smtp_auth runs the relay from its own folder and nowhere else (no
+    variable names another): a copy of the programs without tlsrelay
+    answers STARTTLS with 454, logged, and the session goes on in
+    plaintext."""
+    copy = workdir / "without-tlsrelay"
+    copy.mkdir(mode=0o755, exist_ok=True)
+    for program in ("smtp_auth", "checkpassword_nosu", "smtpproxy"):
+        shutil.copy2(bin_dir / program, copy / program)
+    s = Server(copy, workdir, "without-tlsrelay", "echo",
+               {"PATH": PATH, "AUTH_DELAY": "0", "CHECKPASSWORD_FILE": str(passwd_file.path),
+                "AUTH_PLAINTEXT": "1", **backends.BACKEND.env(), **tls_env}, (), None).start()
+    try:
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            assert client.docmd("STARTTLS")[0] == 454
+            assert client.noop()[0] == 250
+        log = s.sessions_ended(1)
+        assert re.search(rf"^smtp_auth: pid \d+ tls unavailable: cannot run the relay "
+                         rf"{re.escape(str(copy / 'tlsrelay'))}$", log, re.M), log
+    finally:
+        s.stop()
