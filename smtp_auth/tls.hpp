@@ -1,7 +1,7 @@
 // TLS for smtp_auth: STARTTLS (RFC 3207) and implicit TLS (RFC 8314).
 //
 // The process that holds the TLS state must outlive smtp_auth's exec of the
-// chain. So, with the certificate and key checked and before the
+// chain. So, with the certificate and key files open and before the
 // handshake, smtp_auth splits in two, joined by a socketpair:
 //   - the parent becomes the TLS relay: it switches to the relay's account
 //     (UID/GID, as envuidgid sets them) and execs tlsrelay, which runs the
@@ -25,8 +25,8 @@ namespace smtp_auth {
 class TlsStarter {
 public:
     virtual ~TlsStarter() = default;
-    // Checks the certificate and key: false (logged) when they cannot be
-    // used, and the client gets 454 instead of 220.
+    // Finds tlsrelay and opens the certificate and key files: false
+    // (logged) when it cannot, and the client gets 454 instead of 220.
     virtual bool prepare() = 0;
     // Splits as described above and runs the handshake on the client
     // connection (fds 0 and 1) in the relay. Returns in the session process

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tls_context.hpp"
+#include "tls_settings.hpp"
 
 namespace smtp_auth {
 

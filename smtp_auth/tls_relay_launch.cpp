@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <openssl/ssl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 

@@ -29,12 +29,6 @@ std::string openssl_error() {
     return text;
 }
 
-int min_version_from_name(const std::string& name) {
-    if (name.empty() || name == "TLSv1.2") return TLS1_2_VERSION;
-    if (name == "TLSv1.3") return TLS1_3_VERSION;
-    return 0;
-}
-
 SSL_CTX* new_server_context(const TlsSettings& settings, std::string& error) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {

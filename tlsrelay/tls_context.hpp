@@ -1,21 +1,12 @@
-// The server's TLS set-up, shared by smtp_auth (which checks the
-// certificate and key before it answers 220) and tlsrelay (which uses them).
+// The server's TLS set-up: the context, the certificate and the key.
 #pragma once
 #include <string>
 
 #include <openssl/types.h>
 
+#include "tls_settings.hpp"
+
 namespace tlsrelay {
-
-struct TlsSettings {
-    std::string ciphers;       // TLS_CIPHERS (TLS 1.2 and below)
-    std::string ciphersuites;  // TLS_CIPHERSUITES (TLS 1.3)
-    int min_version = 0;       // TLS_MIN_PROTOCOL, as OpenSSL numbers it
-};
-
-// TLS_MIN_PROTOCOL: empty or "TLSv1.2" (the default), or "TLSv1.3"; 0 for
-// anything else.
-int min_version_from_name(const std::string& name);
 
 // A context for one connection: no session cache, no tickets, read-ahead.
 // Nothing (and `error` says why) when the cipher lists are bad.
