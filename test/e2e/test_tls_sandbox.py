@@ -7,6 +7,8 @@ killed by the filter would show there as a session killed by a signal."""
 import re
 import shutil
 import smtplib
+import socket
+import ssl
 import time
 from pathlib import Path
 
@@ -146,3 +148,19 @@ def test_without_tlsrelay_beside_smtp_auth_starttls_is_refused(bin_dir, workdir,
                          rf"{re.escape(str(copy / 'tlsrelay'))}$", log, re.M), log
     finally:
         s.stop()
+
+
+def test_an_unusable_key_ends_the_session_logged_by_the_relay(server, workdir, tls_env, client_context):
+    """smtp_auth only opens the files; tlsrelay reads them. A key file that
+    opens but holds no key: the handshake fails, the relay says why, and
+    nothing is left behind."""
+    bad = workdir / "not-a-key.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    bad.chmod(0o600)  # root's alone: the relay reads it through the descriptor
+    s = server(env=dict(tls_env, TLS_KEY=str(bad), SMTPS="1"))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) as sock:
+            with client_context.wrap_socket(sock) as tls:
+                tls.recv(100)
+    log = s.sessions_ended(1)
+    assert re.search(r"^smtp_auth: pid \d+ tls relay: cannot use the certificate and key: ", log, re.M), log
