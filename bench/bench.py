@@ -359,7 +359,7 @@ class Bench:
             out[root] = "stunnel"
         for pid in descendants(root, table):
             ppid, comm = table[pid]
-            if comm == "smtp_auth" and self.variants[variant]["tls"] and ppid == root:
+            if comm in ("smtp_auth", "tlsrelay") and self.variants[variant]["tls"] and ppid == root:
                 out[pid] = "tls relay"
             elif comm.startswith("stunnel"):
                 out[pid] = "stunnel"

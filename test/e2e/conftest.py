@@ -37,7 +37,7 @@ TEST_ACCOUNT = "smtpauth-test"      # the session runs as this after setuidgid
 TLS_ACCOUNT = "smtpauth-tls"        # the TLS relay's own account (UID/GID)
 SHADOW_ACCOUNT = "smtpauth-shadow"  # a system account with a shadow password
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PROGRAMS = ("smtp_auth", "checkpassword_nosu", "smtpproxy")
+PROGRAMS = ("smtp_auth", "checkpassword_nosu", "smtpproxy", "tlsrelay")
 TIMEOUT = 15  # seconds for any one network read or log wait
 
 

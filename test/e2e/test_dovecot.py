@@ -512,7 +512,7 @@ def test_whole_chain_unprivileged(bin_dir, workdir, test_account, dovecot, dovec
             assert login(client, "PLAIN", dovecot_users.plain, True)[0] == 235
             seen = s.processes.wait_for_names({"smtpproxy", "mailfront"})
             assert client.sendmail(SENDER, [REMOTE], b"Subject: unprivileged\r\n\r\nhi\r\n") == {}
-        assert ("smtp_auth" in seen) == tls  # the TLS relay
+        assert ("tlsrelay" in seen) == tls  # the TLS relay
         tcpserver = open(f"/proc/{s.proc.pid}/status").read()
         assert re.search(rf"^Uid:\t{uid}\t{uid}\t{uid}\t{uid}$", tcpserver, re.M), tcpserver
         everyone = list(s.processes.seen.values())

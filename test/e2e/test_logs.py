@@ -53,7 +53,7 @@ def test_one_tls_connection_logs_one_pid(chain, passwd_file, tls_env):
         client.ehlo()
         # The relay is tcpserver's child; the session, its child, is another process.
         procs = s.processes.current().values()
-        [relay] = [p for p in procs if p.name == "smtp_auth" and p.ppid == s.proc.pid]
+        [relay] = [p for p in procs if p.name == "tlsrelay" and p.ppid == s.proc.pid]
         [session] = [p for p in procs if p.name == "smtp_auth" and p.ppid == relay.pid]
         assert client.docmd("AUTH", "PLAIN " + plain_response(a.user, "wrong-" + a.password))[0] == 535
         assert client.docmd("AUTH", "PLAIN " + plain_response(a.user, a.password))[0] == 235
@@ -63,7 +63,7 @@ def test_one_tls_connection_logs_one_pid(chain, passwd_file, tls_env):
     assert relay.pid == pid != session.pid
     lines = our_lines(log)
     assert [(m["program"], m["event"], m["user"], m["outcome"]) for m in lines] == [
-        ("smtp_auth", "tls handshake", None, "done"),
+        ("tlsrelay", "tls handshake", None, "done"),
         ("checkpassword_nosu", "check", a.user, "rejected"),
         ("smtp_auth", "auth PLAIN", a.user, "rejected"),
         ("smtp_auth", "auth PLAIN", a.user, "accepted"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PATH, PROGRAMS, REPO, Server
+from test_tls import certificate, tls_env  # noqa: F401 (fixtures)
 
 # The installed programs are tried against mailfront, as in the quick start.
 pytestmark = pytest.mark.mailfront_only("the package is tried against mailfront")
@@ -80,7 +81,7 @@ def test_package_holds_what_an_administrator_needs(deb):
         assert re.search(rf"\b{library} \(>= ", depends), depends
 
 
-def test_install_run_and_purge(deb, workdir, test_account, passwd_file, queue):
+def test_install_run_and_purge(deb, workdir, test_account, passwd_file, queue, tls_env):
     if installed():
         purge()  # left by an interrupted run: the checks below need a clean start
     files = contents(deb)
@@ -93,18 +94,19 @@ def test_install_run_and_purge(deb, workdir, test_account, passwd_file, queue):
         assert all(p.exists() for p in files)
         s = Server(Path("/usr/bin"), workdir, "installed-package", "queuedir",
                    {"PATH": PATH, "AUTH_DELAY": "0", "CHECKPASSWORD_FILE": str(passwd_file.path),
-                    **queue.env()}, (), None).start()
+                    **queue.env(), **tls_env}, (), None).start()
         try:
             account = passwd_file.plain
             swaks = subprocess.run(
-                ["swaks", "--server", f"127.0.0.1:{s.port}", "--auth", "PLAIN",
+                ["swaks", "--server", f"127.0.0.1:{s.port}", "--tls", "--auth", "PLAIN",
                  "--auth-user", account.user, "--auth-password", account.password,
                  "--from", "alice@example.org", "--to", "someone@remote.example",
                  "--body", "installed from the package"],
                 capture_output=True, text=True, timeout=60)
             assert swaks.returncode == 0, swaks.stdout + swaks.stderr
             assert "235 2.7.0" in swaks.stdout
-            s.sessions_ended(1)
+            # Over STARTTLS: the installed smtp_auth found the installed tlsrelay.
+            assert re.search(r"^tlsrelay: pid \d+ from \S+: tls handshake: done \(TLSv1\.[23] ", s.sessions_ended(1), re.M)
         finally:
             s.stop()
         [(sender, recipients, message)] = queue.messages()

@@ -111,7 +111,7 @@ def test_smtps_reads_the_header_before_the_handshake(chain, haproxy, passwd_file
         client.login(passwd_file.plain.user, passwd_file.plain.password)
         assert client.mail("alice@example.org")[0] == 250
     log = c.sessions_ended(1)
-    assert re.search(rf"^smtp_auth: pid \d+ from {re.escape(CLIENT_IP)}: tls handshake: done \(TLSv1\.[23] \S+\)$",
+    assert re.search(rf"^tlsrelay: pid \d+ from {re.escape(CLIENT_IP)}: tls handshake: done \(TLSv1\.[23] \S+\)$",
                      log, re.M), log
     assert f'from {CLIENT_IP}: auth PLAIN user "alice": accepted' in log
 

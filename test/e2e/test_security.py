@@ -97,7 +97,7 @@ def test_nothing_after_the_login_runs_as_root(chain, passwd_file, test_account, 
     # included, which has an account of its own.
     assert now
     for p, groups in now:
-        if p.name == "smtp_auth":
+        if p.name == "tlsrelay":
             assert p.uids == (relay_uid,) * 4 and groups <= {relay_gid}, (str(p), groups)
         else:
             assert p.uids == (uid,) * 4 and groups <= {gid}, (str(p), groups)
@@ -146,7 +146,7 @@ def test_tls_handshake_is_parsed_without_root(chain, tls_account, tls_env, impli
             c.reply()
             assert c.command("STARTTLS").code == 220
         c.send(hello[:len(hello) // 2])  # and the handshake waits for the rest
-        s.processes.wait_for_names(["smtp_auth", "smtp_auth"])
+        s.processes.wait_for_names(["smtp_auth", "tlsrelay"])
         procs = list(s.processes.current().values())
         inodes = tcp_socket_inodes()
         holders = [p for p in procs if holds_tcp_socket(p.pid, inodes)]

@@ -122,7 +122,7 @@ def test_implicit_tls(server, passwd_file, tls_env, client_context, test_account
         # relay has an account of its own.
         procs = [credentials(p) for p in descendants(s.proc.pid)]
         assert len(procs) >= 3, procs  # TLS relay, smtpproxy, mailfront
-        assert all(p[1] == [relay_uid if p[0] == "smtp_auth" else uid] * 4 for p in procs), procs
+        assert all(p[1] == [relay_uid if p[0] == "tlsrelay" else uid] * 4 for p in procs), procs
         assert client.rcpt("someone@remote.example")[0] == 250
 
 
@@ -206,8 +206,8 @@ def test_starttls_twice_is_refused_and_the_chain_sees_the_protection(
         # The TLS relay (still named smtp_auth), smtpproxy and mailfront:
         # none of them root, and the relay on an account of its own.
         names = sorted(c[0] for c in procs.values())
-        assert names == sorted([backends.BACKEND.process, "smtp_auth", "smtpproxy"]), names
-        assert all(c[1] == [relay_uid if c[0] == "smtp_auth" else uid] * 4 for c in procs.values()), procs
+        assert names == sorted([backends.BACKEND.process, "tlsrelay", "smtpproxy"]), names
+        assert all(c[1] == [relay_uid if c[0] == "tlsrelay" else uid] * 4 for c in procs.values()), procs
         backend = next(p for p, c in procs.items() if c[0] == backends.BACKEND.process)
         environ = dict(item.split(b"=", 1) for item in
                        open(f"/proc/{backend}/environ", "rb").read().split(b"\0") if b"=" in item)

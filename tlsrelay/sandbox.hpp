@@ -3,7 +3,7 @@
 // move bytes, and is held to that.
 #pragma once
 
-namespace smtp_auth {
+namespace tlsrelay {
 
 // No new privileges, no core file, no new process, few descriptors, and a
 // seccomp filter that kills the process on any system call outside the
@@ -11,4 +11,4 @@ namespace smtp_auth {
 // matters: the caller ends the session) when the kernel refuses.
 bool sandbox_relay();
 
-}  // namespace smtp_auth
+}  // namespace tlsrelay

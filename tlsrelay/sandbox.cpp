@@ -8,12 +8,11 @@
 
 #include <initializer_list>
 
-namespace smtp_auth {
-
+namespace tlsrelay {
 
 namespace {
 
-// The relay loop (tls.cpp) and what follows it: read/write and OpenSSL's
+// The relay loop (relay_loop.cpp) and what follows it (main.cpp): read/write and OpenSSL's
 // record layer on the two sockets, poll, shutdown, the drain before close
 // (ioctl FIONREAD, recv), a log line on fd 2, close, waiting for the
 // session, exit. malloc's memory calls; getpid and getrandom for OpenSSL's
@@ -79,4 +78,4 @@ bool sandbox_relay() {
     return filter.build() && filter.load();
 }
 
-}  // namespace smtp_auth
+}  // namespace tlsrelay
