@@ -4,7 +4,6 @@ what it owns, and the flag survives exec). A client that does not read its
 replies is test_root_phase's."""
 import socket
 import subprocess
-import time
 
 from conftest import PATH, TIMEOUT, plain_response
 from test_root_phase import EHLO
