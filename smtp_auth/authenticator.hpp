@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "deadline.hpp"
 #include "verifier.hpp"
 
 namespace smtp_auth {
@@ -37,11 +38,11 @@ public:
     // May the client send an initial response with AUTH?
     virtual bool accepts_initial_response() const { return true; }
     // `initial` is the decoded initial response, if any.
-    virtual AuthStep start(const std::optional<std::string_view>& initial) = 0;
+    virtual asio::awaitable<AuthStep> start(const std::optional<std::string_view>& initial) = 0;
     // The client's decoded answer to a challenge.
-    virtual AuthStep step(std::string_view response) = 0;
+    virtual asio::awaitable<AuthStep> step(std::string_view response) = 0;
     // The client answered "*".
-    virtual void cancel() {}
+    virtual asio::awaitable<void> cancel() { co_return; }
 };
 
 class Authenticator {
@@ -56,9 +57,9 @@ public:
     virtual ~Authenticator() = default;
     // The mechanisms for EHLO. `plaintext_ok` is false on a connection
     // without TLS when TLS is configured and AUTH_PLAINTEXT is not set.
-    virtual std::vector<std::string> offered(bool plaintext_ok) = 0;
+    virtual asio::awaitable<std::vector<std::string>> offered(bool plaintext_ok) = 0;
     // `mechanism` upper case; `secured` when TLS is active.
-    virtual Begin begin(std::string_view mechanism, bool plaintext_ok, bool secured) = 0;
+    virtual asio::awaitable<Begin> begin(std::string_view mechanism, bool plaintext_ok, bool secured) = 0;
     // Called before the process splits for TLS: let go of connections.
     virtual void release() {}
 };
@@ -74,8 +75,8 @@ bool acceptable_user(std::string_view user);
 class LocalAuthenticator final : public Authenticator {
 public:
     LocalAuthenticator(const Config& config, Verifier& verifier) : config_(config), verifier_(verifier) {}
-    std::vector<std::string> offered(bool plaintext_ok) override;
-    Begin begin(std::string_view mechanism, bool plaintext_ok, bool secured) override;
+    asio::awaitable<std::vector<std::string>> offered(bool plaintext_ok) override;
+    asio::awaitable<Begin> begin(std::string_view mechanism, bool plaintext_ok, bool secured) override;
 
 private:
     const Config& config_;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <stdexcept>
 
 #include "client_io.hpp"
@@ -13,29 +14,47 @@ namespace smtp_auth {
 
 using namespace smtpauth;
 
-ProxyHeader read_proxy_header(int fd, std::chrono::milliseconds timeout) {
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + timeout;
-    FdChannel channel(fd, -1);
+namespace {
+
+// Reads no further than the header: what follows is the client's and stays
+// in the socket.
+asio::awaitable<ProxyHeader> read_header(ClientChannel& channel, Clock::time_point deadline) {
     char received[16 + proxy_v2_max_length];
     static_assert(sizeof received >= proxy_v1_max);
     std::size_t size = 0;
     for (;;) {
         auto header = parse_proxy_header({received, size});
-        if (header.status != ProxyHeader::Status::incomplete) return header;
+        if (header.status != ProxyHeader::Status::incomplete) co_return header;
         // The parser never asks for more than a header can hold.
-        if (header.more > sizeof received - size) return {ProxyHeader::Status::malformed, 0, {}, "too long"};
+        if (header.more > sizeof received - size) co_return ProxyHeader{ProxyHeader::Status::malformed, 0, {}, "too long"};
         for (std::size_t wanted = size + header.more; size < wanted;) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-            const long n = left.count() > 0 ? channel.read_some(received + size, wanted - size, left) : -2;
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+            long n = -2;
+            if (left.count() > 0) n = co_await channel.read_some(received + size, wanted - size, left);
             if (n <= 0) {
                 header.status = ProxyHeader::Status::malformed;
                 header.error = n == 0 ? "connection closed" : n == -2 ? "timeout" : "read error";
-                return header;
+                co_return header;
             }
             size += static_cast<std::size_t>(n);
         }
     }
+}
+
+}  // namespace
+
+ProxyHeader read_proxy_header(int fd, std::chrono::milliseconds timeout) {
+    asio::io_context io(1);
+    FdChannel channel(io, fd, fd);
+    ProxyHeader header;
+    std::exception_ptr failed;
+    asio::co_spawn(io, read_header(channel, Clock::now() + timeout), [&](std::exception_ptr e, ProxyHeader h) {
+        failed = e;
+        header = std::move(h);
+    });
+    io.run();
+    if (failed) std::rethrow_exception(failed);
+    return header;
 }
 
 bool proxy_protocol_required() {

@@ -1,36 +1,60 @@
-// The client side of smtp_auth: blocking reads in blocks, with an idle
-// timeout, split into lines; small replies written whole.
+// The client side of smtp_auth: reads in blocks, each with a timer beside
+// it, split into lines; replies written whole, each within its time.
 #pragma once
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "deadline.hpp"
 #include "secret.hpp"
 
 namespace smtp_auth {
 
-// Where client bytes come from and go to. Plain file descriptors today; a
-// TLS channel can stand in its place without touching the dialogue.
+// Where client bytes come from and go to: the client's descriptors, or a
+// test's script.
 class ClientChannel {
 public:
     virtual ~ClientChannel() = default;
     // > 0 bytes read, 0 end of file, -1 error, -2 timeout.
-    virtual long read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) = 0;
+    virtual asio::awaitable<long> read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) = 0;
     // All of `data` within `timeout` in all, or false: a client that does
     // not read cannot hold the writer longer.
-    virtual bool write_all(std::string_view data, std::chrono::milliseconds timeout) = 0;
+    virtual asio::awaitable<bool> write_all(std::string_view data, std::chrono::milliseconds timeout) = 0;
+    // Around STARTTLS, whose fork leaves fds 0 and 1 the plaintext
+    // socketpair in the session: the descriptors leave the io_context,
+    // blocking as they came, and come back after.
+    virtual void before_fork() {}
+    virtual void after_fork() {}
 };
 
+// The client's descriptors (fds 0 and 1), owned by `io` while the dialogue
+// runs. Asio sets O_NONBLOCK on what it owns, and the flag survives exec:
+// release() (and the destructor) put the flags back as they came, for the
+// checker, the TLS relay and the chain.
 class FdChannel final : public ClientChannel {
 public:
-    FdChannel(int read_fd, int write_fd) : read_fd_(read_fd), write_fd_(write_fd) {}
-    long read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) override;
-    bool write_all(std::string_view data, std::chrono::milliseconds timeout) override;
+    FdChannel(asio::io_context& io, int read_fd, int write_fd);
+    ~FdChannel() override { release(); }
+    FdChannel(const FdChannel&) = delete;
+    FdChannel& operator=(const FdChannel&) = delete;
+
+    asio::awaitable<long> read_some(char* data, std::size_t size, std::chrono::milliseconds timeout) override;
+    asio::awaitable<bool> write_all(std::string_view data, std::chrono::milliseconds timeout) override;
+    void before_fork() override;
+    void after_fork() override;
+    void release();
 
 private:
+    void acquire();
+    asio::posix::stream_descriptor& writer() { return write_fd_ == read_fd_ ? *in_ : *out_; }
+
+    asio::io_context& io_;
     int read_fd_;
     int write_fd_;
+    int read_flags_ = -1, write_flags_ = -1;  // as they came
+    std::optional<asio::posix::stream_descriptor> in_, out_;
 };
 
 // Splits the client's bytes into lines ending in LF, keeping the raw bytes
@@ -60,7 +84,7 @@ public:
 
     // The next line of at most max_line octets. A longer line is reported
     // once as too_long and skipped up to and including its LF.
-    Result read_line();
+    asio::awaitable<Result> read_line();
 
     // The last line returned and every byte read after it: what the backend
     // has to see when the session is handed over.
@@ -90,7 +114,7 @@ public:
     };
 
 private:
-    bool fill();  // false on EOF, timeout or error (status_ says which)
+    asio::awaitable<bool> fill();  // false on EOF, timeout or error (status_ says which)
 
     ClientChannel& channel_;
     std::size_t max_line_;

@@ -44,7 +44,7 @@ public:
     DovecotExchange(DovecotAuthenticator& owner, unsigned id, std::string request)
         : owner_(owner), id_(std::to_string(id)), request_(std::move(request)) {}
 
-    AuthStep start(const std::optional<std::string_view>& initial) override {
+    asio::awaitable<AuthStep> start(const std::optional<std::string_view>& initial) override {
         Secret line(dovecot_max_line);
         line.str() = request_;
         if (initial) {
@@ -53,44 +53,44 @@ public:
             encoded.str() = base64_encode(*initial);
             line.str().append("\tresp=").append(encoded.view());
         }
-        return relay(line);
+        co_return co_await relay(line);
     }
 
-    AuthStep step(std::string_view response) override {
+    asio::awaitable<AuthStep> step(std::string_view response) override {
         Secret line(dovecot_max_line);
         Secret encoded;
         encoded.str() = base64_encode(response);
         line.str().append("CONT\t").append(id_).append("\t").append(encoded.view());
-        return relay(line);
+        co_return co_await relay(line);
     }
 
-    void cancel() override {
-        if (done_) return;
+    asio::awaitable<void> cancel() override {
+        if (done_) co_return;
         done_ = true;
         try {
-            owner_.connection().send("CANCEL\t" + id_, owner_.settings().reply_timeout);
+            co_await owner_.connection().send("CANCEL\t" + id_, owner_.settings().reply_timeout);
         } catch (const DovecotError&) {
             owner_.drop();
         }
     }
 
 private:
-    AuthStep relay(const Secret& line) {
+    asio::awaitable<AuthStep> relay(const Secret& line) {
         using K = AuthStep::Kind;
         try {
             // Within Dovecot's own bound: a client line of 12288 octets
             // makes at most 12288 of base64.
             if (line.size() > dovecot_max_line) throw DovecotError("request over " + std::to_string(dovecot_max_line) + " octets");
             auto& connection = owner_.connection();
-            connection.send(line.view(), owner_.settings().reply_timeout);
-            const auto fields = connection.receive(owner_.settings().reply_timeout);
+            co_await connection.send(line.view(), owner_.settings().reply_timeout);
+            const auto fields = co_await connection.receive(owner_.settings().reply_timeout);
             std::string error;
             const auto reply = dovecot_reply(fields, static_cast<unsigned>(std::stoul(id_)), error);
             if (!reply) throw DovecotError(error);
             if (reply->kind == DovecotReply::Kind::cont) {
                 std::string challenge;
                 if (!base64_decode(reply->data, challenge)) throw DovecotError("CONT with invalid base64");
-                return {K::challenge, std::move(challenge)};
+                co_return AuthStep{K::challenge, std::move(challenge)};
             }
             done_ = true;
             std::string user = reply->user.value_or("");
@@ -99,15 +99,15 @@ private:
                 // The name goes into TCPREMOTEINFO, AUTHUSER and the log.
                 if (!reply->user) throw DovecotError("OK without user=");
                 if (!usable) throw DovecotError("OK with an unusable user= name");
-                return {K::accepted, "", std::move(user)};
+                co_return AuthStep{K::accepted, "", std::move(user)};
             }
             if (!usable) user.clear();
-            if (reply->temporary) return {K::temporary, "", std::move(user), "dovecot: temporary failure"};
-            return {K::rejected, "", std::move(user), "dovecot: FAIL"};
+            if (reply->temporary) co_return AuthStep{K::temporary, "", std::move(user), "dovecot: temporary failure"};
+            co_return AuthStep{K::rejected, "", std::move(user), "dovecot: FAIL"};
         } catch (const DovecotError& e) {
             done_ = true;
             owner_.drop();
-            return {K::temporary, "", "", "dovecot " + owner_.settings().address.text() + ": " + e.what()};
+            co_return AuthStep{K::temporary, "", "", "dovecot " + owner_.settings().address.text() + ": " + e.what()};
         }
     }
 
@@ -142,44 +142,44 @@ std::optional<DovecotSettings> dovecot_settings_from_environment(std::string_vie
     return s;
 }
 
-bool DovecotAuthenticator::connect(std::string& why) {
+asio::awaitable<bool> DovecotAuthenticator::connect(std::string& why) {
     tried_ = true;
     try {
-        connection_ = std::make_unique<DovecotConnection>(settings_.address, settings_.connect_timeout);
-        return true;
+        connection_ = co_await DovecotConnection::open(settings_.address, settings_.connect_timeout);
+        co_return true;
     } catch (const DovecotError& e) {
         why = "dovecot " + settings_.address.text() + " unavailable: " + e.what();
-        return false;
+        co_return false;
     }
 }
 
-std::vector<std::string> DovecotAuthenticator::offered(bool plaintext_ok) {
+asio::awaitable<std::vector<std::string>> DovecotAuthenticator::offered(bool plaintext_ok) {
     if (!connection_ && !tried_) {
         std::string why;
-        if (!connect(why))
+        if (!co_await connect(why))
             log_event("dovecot", "unavailable", why + "; no AUTH offered");
     }
     std::vector<std::string> names;
-    if (!connection_) return names;
+    if (!connection_) co_return names;
     for (const auto& m : connection_->mechanisms())
         if (dovecot_offerable(m) && (plaintext_ok || !m.plaintext)) names.push_back(m.name);
-    return names;
+    co_return names;
 }
 
-Authenticator::Begin DovecotAuthenticator::begin(std::string_view mechanism, bool plaintext_ok, bool secured) {
+asio::awaitable<Authenticator::Begin> DovecotAuthenticator::begin(std::string_view mechanism, bool plaintext_ok, bool secured) {
     // Dovecot restarted since EHLO: a new connection, not a 454.
     if (connection_ && !connection_->idle_and_open()) connection_.reset();
     if (!connection_) {
         std::string why;
-        if (!connect(why)) return {Begin::Kind::unavailable, nullptr, why};
+        if (!co_await connect(why)) co_return Begin{Begin::Kind::unavailable, nullptr, why};
     }
     const auto& all = connection_->mechanisms();
     const auto m = std::find_if(all.begin(), all.end(),
                                 [&](const DovecotMechanism& d) { return d.name == mechanism && dovecot_offerable(d); });
-    if (m == all.end()) return {Begin::Kind::unknown};
+    if (m == all.end()) co_return Begin{Begin::Kind::unknown};
     // Dovecot's auth server leaves this rule to its login processes: a
     // relaying client applies it itself.
-    if (m->plaintext && !plaintext_ok) return {Begin::Kind::needs_tls};
+    if (m->plaintext && !plaintext_ok) co_return Begin{Begin::Kind::needs_tls};
     const unsigned id = next_id_++;
     std::string request = "AUTH\t" + std::to_string(id) + "\t" + m->name + "\tservice=smtp";
     if (!client_.local_ip.empty()) request += "\tlip=" + client_.local_ip;
@@ -187,7 +187,7 @@ Authenticator::Begin DovecotAuthenticator::begin(std::string_view mechanism, boo
     if (!client_.local_port.empty()) request += "\tlport=" + client_.local_port;
     if (!client_.remote_port.empty()) request += "\trport=" + client_.remote_port;
     if (secured) request += "\tsecured";
-    return {Begin::Kind::started, std::make_unique<DovecotExchange>(*this, id, std::move(request))};
+    co_return Begin{Begin::Kind::started, std::make_unique<DovecotExchange>(*this, id, std::move(request))};
 }
 
 void DovecotAuthenticator::release() {

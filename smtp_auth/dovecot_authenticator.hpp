@@ -45,8 +45,8 @@ public:
     DovecotAuthenticator(DovecotSettings settings, DovecotClientInfo client)
         : settings_(std::move(settings)), client_(std::move(client)) {}
 
-    std::vector<std::string> offered(bool plaintext_ok) override;
-    Begin begin(std::string_view mechanism, bool plaintext_ok, bool secured) override;
+    asio::awaitable<std::vector<std::string>> offered(bool plaintext_ok) override;
+    asio::awaitable<Begin> begin(std::string_view mechanism, bool plaintext_ok, bool secured) override;
     void release() override;
 
     // For the exchange: the connection, and dropping it after a fault.
@@ -56,7 +56,7 @@ public:
 
 private:
     // false (and `why`) when Dovecot cannot be reached.
-    bool connect(std::string& why);
+    asio::awaitable<bool> connect(std::string& why);
 
     DovecotSettings settings_;
     DovecotClientInfo client_;

@@ -1,16 +1,15 @@
 // One connection to Dovecot's auth-client service, on a UNIX socket or TCP,
-// written with Boost.Asio: every connect, read and write has a timer beside
-// it, so a Dovecot that stops answering costs at most that long.
+// on the dialogue's io_context: every connect, read and write has a timer
+// beside it, so a Dovecot that stops answering costs at most that long.
 #pragma once
-#include <utility>  // before Asio: Boost 1.74 needs it
-
-#include <boost/asio.hpp>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "deadline.hpp"
 #include "dovecot_protocol.hpp"
 
 namespace smtp_auth {
@@ -24,7 +23,9 @@ class DovecotConnection {
 public:
     // Connects, says VERSION and CPID and reads the server's handshake, all
     // within `timeout`. Throws DovecotError.
-    DovecotConnection(const DovecotAddress& address, std::chrono::milliseconds timeout);
+    static asio::awaitable<std::unique_ptr<DovecotConnection>> open(const DovecotAddress& address,
+                                                                    std::chrono::milliseconds timeout);
+    explicit DovecotConnection(const asio::any_io_executor& executor) : socket_(executor) {}
     ~DovecotConnection();
     DovecotConnection(const DovecotConnection&) = delete;
     DovecotConnection& operator=(const DovecotConnection&) = delete;
@@ -36,17 +37,16 @@ public:
     bool idle_and_open();
 
     // Sends `line` and a LF. Throws DovecotError.
-    void send(std::string_view line, std::chrono::milliseconds timeout);
+    asio::awaitable<void> send(std::string_view line, std::chrono::milliseconds timeout);
     // The next line's fields. Throws DovecotError (EOF, timeout, a line over
     // 16 KiB or one that does not split).
-    std::vector<std::string> receive(std::chrono::milliseconds timeout);
+    asio::awaitable<std::vector<std::string>> receive(std::chrono::milliseconds timeout);
 
 private:
-    template <class Operation>
-    void run(std::chrono::milliseconds timeout, const char* what, Operation start);
+    template <class Start>
+    asio::awaitable<std::size_t> run(std::chrono::milliseconds timeout, const char* what, Start start);
 
-    boost::asio::io_context io_;
-    boost::asio::generic::stream_protocol::socket socket_{io_};
+    asio::generic::stream_protocol::socket socket_;
     DovecotLineReader lines_;
     std::vector<DovecotMechanism> mechanisms_;
 };

@@ -36,12 +36,20 @@ constexpr int exit_refused = 1;
 constexpr int exit_usage = 100;
 constexpr int exit_temporary = 111;
 
+// A last word to the client, bounded in time like every other.
+void last_word(std::string_view text) {
+    asio::io_context io(1);
+    FdChannel client(io, 0, 1);
+    asio::co_spawn(io, client.write_all(text, std::chrono::seconds(10)), asio::detached);
+    io.run();
+}
+
 [[noreturn]] void exec_chain(char** chain) {
     ::signal(SIGPIPE, SIG_DFL);  // as we found it
     ::execvp(chain[0], chain);
     const std::string why = std::strerror(errno);
     log_event("exec", "failed", "unable to run " + std::string(chain[0]) + ": " + why);
-    FdChannel(0, 1).write_all("421 4.3.0 Mail service unavailable\r\n", std::chrono::seconds(10));
+    last_word("421 4.3.0 Mail service unavailable\r\n");
     std::_Exit(exit_temporary);
 }
 
@@ -61,7 +69,7 @@ constexpr int exit_temporary = 111;
         ::setenv(handoff_variable, encode_handoff(end.handoff).c_str(), 1);
     } catch (const std::exception& e) {
         log_event("handoff", "failed", e.what());
-        FdChannel(0, 1).write_all("421 4.3.0 Mail service unavailable\r\n", std::chrono::seconds(10));
+        last_word("421 4.3.0 Mail service unavailable\r\n");
         std::_Exit(exit_temporary);
     }
     exec_chain(chain);
@@ -70,9 +78,9 @@ constexpr int exit_temporary = 111;
 }  // namespace
 
 int main(int argc, char** argv) {
+    open_standard_descriptors();
     set_log_program("smtp_auth");
     export_connection_pid();  // every line of this connection, whoever writes it
-    open_standard_descriptors();
     if (argc < 3) {
         log_event("config", "error", "usage: smtp_auth checkprog prog [arg ...]");
         return exit_usage;
@@ -106,24 +114,30 @@ int main(int argc, char** argv) {
         as_user = as_user_from_environment();
     } catch (const std::exception& e) {
         log_event("config", "error", e.what());
-        FdChannel(0, 1).write_all("421 4.3.0 Mail service misconfigured\r\n", std::chrono::seconds(10));
+        last_word("421 4.3.0 Mail service misconfigured\r\n");
         return exit_temporary;
     }
     // Nothing to do here: neither AUTH nor TLS.
     if (!config.auth.enabled && !config.tls.enabled()) exec_chain(chain);
 
     ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a death
-    FdChannel client(0, 1);
-    CheckpasswordVerifier verifier(checkprog, config.checker_timeout, as_user);
-    std::unique_ptr<Authenticator> authenticator;
-    if (dovecot)
-        authenticator = std::make_unique<DovecotAuthenticator>(*dovecot, dovecot_client_info_from_environment());
-    else
-        authenticator = std::make_unique<LocalAuthenticator>(config, verifier);
     std::optional<TlsServer> tls;
     if (config.tls.enabled()) tls.emplace(config.tls, config.idle_timeout, config.remote_ip);
-    const SessionEnd end = Session(config, client, *authenticator, tls ? &*tls : nullptr).run();
-    authenticator.reset();  // the Dovecot connection ends here, not in the chain
+    const SessionEnd end = [&] {
+        // One thread, one io_context for the client, the checker and Dovecot.
+        asio::io_context io(1);
+        FdChannel client(io, 0, 1);
+        CheckpasswordVerifier verifier(checkprog, config.checker_timeout, as_user);
+        std::unique_ptr<Authenticator> authenticator;
+        if (dovecot)
+            authenticator = std::make_unique<DovecotAuthenticator>(*dovecot, dovecot_client_info_from_environment());
+        else
+            authenticator = std::make_unique<LocalAuthenticator>(config, verifier);
+        return Session(config, client, *authenticator, tls ? &*tls : nullptr).run(io);
+        // Here the Dovecot connection ends, not in the chain; fds 0 and 1
+        // leave Asio blocking, as the chain expects them; the io_context's
+        // own descriptors close.
+    }();
     if (end.kind == SessionEnd::Kind::handoff) hand_off(chain, end);
     drain_before_close(0, 1);
     return end.exit_code;

@@ -17,7 +17,6 @@ using Kind = SaslStep::Kind;
 
 class Plain final : public SaslMechanism {
 public:
-    Mechanism kind() const override { return Mechanism::plain; }
 
     SaslStep start(const std::optional<std::string_view>& initial) override {
         if (!initial) return {Kind::challenge, ""};
@@ -43,7 +42,6 @@ public:
 
 class Login final : public SaslMechanism {
 public:
-    Mechanism kind() const override { return Mechanism::login; }
 
     // "AUTH LOGIN <user>" is what .NET and many devices send: skip to the
     // password prompt.
@@ -69,7 +67,6 @@ private:
 class CramMd5 final : public SaslMechanism {
 public:
     explicit CramMd5(std::string_view host) : host_(host) {}
-    Mechanism kind() const override { return Mechanism::cram_md5; }
     bool accepts_initial_response() const override { return false; }
 
     SaslStep start(const std::optional<std::string_view>&) override {

@@ -36,7 +36,6 @@ struct SaslStep {
 class SaslMechanism {
 public:
     virtual ~SaslMechanism() = default;
-    virtual Mechanism kind() const = 0;
     // May the client send an initial response with AUTH?
     virtual bool accepts_initial_response() const { return true; }
     // Begins the exchange; `initial` is the decoded initial response, if any.

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
+#include <exception>
 
 #include "base64.hpp"
 #include "command.hpp"
@@ -20,44 +20,33 @@ constexpr std::string_view reply_timeout = "421 4.4.2 Timeout, closing connectio
 constexpr std::string_view reply_too_slow = "421 4.4.2 Too long without logging in, closing connection\r\n";
 constexpr std::string_view reply_too_many = "421 4.7.0 Too many commands without logging in, closing connection\r\n";
 
-void sleep_until(std::chrono::steady_clock::time_point when) {
-    for (;;) {
-        const auto left = when - std::chrono::steady_clock::now();
-        if (left <= left.zero()) return;
-        const auto s = std::chrono::duration_cast<std::chrono::seconds>(left);
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left - s);
-        timespec t{static_cast<time_t>(s.count()), static_cast<long>(ns.count())};
-        ::nanosleep(&t, nullptr);
-    }
-}
-
 }  // namespace
 
-bool Session::reply(std::string_view text) {
+asio::awaitable<bool> Session::reply(std::string_view text) {
     // Within the login deadline too, but a last reply (a 421) gets a moment.
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(login_deadline_ - std::chrono::steady_clock::now());
     const auto idle = std::chrono::milliseconds(config_.idle_timeout);
-    return client_.write_all(text, std::clamp(left, std::chrono::milliseconds(1000), idle));
+    co_return co_await client_.write_all(text, std::clamp(left, std::chrono::milliseconds(1000), idle));
 }
 
-SessionEnd Session::ended_by(LineReader::Status status) {
+asio::awaitable<SessionEnd> Session::ended_by(LineReader::Status status) {
     if (status == LineReader::Status::timeout && past_login_deadline()) {
         log_event("session", "timeout", "no login within LOGIN_TIMEOUT");
-        reply(reply_too_slow);
-        return closed(1);
+        co_await reply(reply_too_slow);
+        co_return closed(1);
     }
     if (status == LineReader::Status::timeout) {
-        reply(reply_timeout);
+        co_await reply(reply_timeout);
         log_event("session", "timeout", "idle for SMTP_TIMEOUT");
-        return closed(1);
+        co_return closed(1);
     }
-    return closed(status == LineReader::Status::eof ? 0 : 1);
+    co_return closed(status == LineReader::Status::eof ? 0 : 1);
 }
 
-SessionEnd Session::too_many_commands() {
+asio::awaitable<SessionEnd> Session::too_many_commands() {
     log_event("session", "closed", "too many commands without a login");
-    reply(reply_too_many);
-    return closed(1);
+    co_await reply(reply_too_many);
+    co_return closed(1);
 }
 
 void Session::remember_greeting_line(std::string_view raw) {
@@ -72,8 +61,8 @@ bool Session::plaintext_ok() const {
 }
 
 // Is there a mechanism this client may use now?
-bool Session::auth_allowed() {
-    return config_.auth.enabled && (plaintext_ok() || !authenticator_.offered(false).empty());
+asio::awaitable<bool> Session::auth_allowed() {
+    co_return config_.auth.enabled && (plaintext_ok() || !(co_await authenticator_.offered(false)).empty());
 }
 
 bool Session::start_tls() {
@@ -82,7 +71,11 @@ bool Session::start_tls() {
     if (const auto dropped = reader_.discard_unread())
         log_event("tls", "discarded", std::to_string(dropped) + " octets pipelined after STARTTLS");
     authenticator_.release();  // no connection of its own for the TLS relay
+    // The relay gets the client's socket as it came, blocking, and the
+    // session an io_context of its own after the fork.
+    client_.before_fork();
     tls_info_ = tls_->start();
+    client_.after_fork();
     // RFC 3207 4.2: forget what the client said before.
     handoff_ = Handoff{};
     greeted_ = false;
@@ -94,20 +87,34 @@ SessionEnd Session::handoff(std::optional<std::string> user) {
     return end;
 }
 
-SessionEnd Session::run() {
+SessionEnd Session::run(asio::io_context& io) {
+    std::optional<SessionEnd> end;
+    std::exception_ptr failed;
+    asio::co_spawn(io, dialogue(), [&](std::exception_ptr e, SessionEnd result) {
+        failed = e;
+        if (!e) end = std::move(result);
+    });
+    io.restart();
+    io.run();
+    if (failed) std::rethrow_exception(failed);
+    return std::move(*end);
+}
+
+// The protocol, top to bottom: the greeting, then one command at a time.
+asio::awaitable<SessionEnd> Session::dialogue() {
     // The whole root phase is bounded, however busy the client keeps it.
     login_deadline_ = std::chrono::steady_clock::now() + config_.login_timeout;
     reader_.set_deadline(login_deadline_);
-    if (tls_ && config_.tls.implicit && !start_tls()) return closed(1);
-    if (!reply(config_.greeting)) return closed(1);
+    if (tls_ && config_.tls.implicit && !start_tls()) co_return closed(1);
+    if (!co_await reply(config_.greeting)) co_return closed(1);
     for (;;) {
-        const auto [status, raw] = reader_.read_line();
+        const auto [status, raw] = co_await reader_.read_line();
         if (status == LineReader::Status::too_long) {
-            if (++commands_ > config_.max_login_commands) return too_many_commands();
-            if (!reply(reply_too_long)) return closed(1);
+            if (++commands_ > config_.max_login_commands) co_return co_await too_many_commands();
+            if (!co_await reply(reply_too_long)) co_return closed(1);
             continue;
         }
-        if (status != LineReader::Status::line) return ended_by(status);
+        if (status != LineReader::Status::line) co_return co_await ended_by(status);
 
         const Command command = parse_command(raw);
         const auto& verb = command.verb;
@@ -118,9 +125,10 @@ SessionEnd Session::run() {
         const bool ours = verb == "EHLO" || verb == "HELO" || verb == "NOOP" || verb == "RSET" ||
                           verb == "HELP" || verb == "QUIT" || verb == "AUTH" || (verb == "STARTTLS" && tls_);
         // What goes to the backend is no longer ours to count.
-        if ((ours || config_.auth.required) && ++commands_ > config_.max_login_commands) return too_many_commands();
+        if ((ours || config_.auth.required) && ++commands_ > config_.max_login_commands)
+            co_return co_await too_many_commands();
         if (ours && verb != "AUTH" && raw.size() > max_command) {
-            if (!reply(reply_too_long)) return closed(1);
+            if (!co_await reply(reply_too_long)) co_return closed(1);
             continue;
         }
 
@@ -129,65 +137,68 @@ SessionEnd Session::run() {
             greeted_ = true;
             remember_greeting_line(raw);
             std::vector<std::string> mechanisms;
-            if (config_.auth.enabled) mechanisms = authenticator_.offered(plaintext_ok());
-            ok = reply(config_.ehlo_reply(offer_starttls(), mechanisms));
+            if (config_.auth.enabled) mechanisms = co_await authenticator_.offered(plaintext_ok());
+            ok = co_await reply(config_.ehlo_reply(offer_starttls(), mechanisms));
         } else if (verb == "HELO") {
             greeted_ = true;
             remember_greeting_line(raw);
-            ok = reply("250 " + config_.host + "\r\n");
+            ok = co_await reply("250 " + config_.host + "\r\n");
         } else if (verb == "NOOP") {
-            ok = reply("250 2.0.0 Ok\r\n");
+            ok = co_await reply("250 2.0.0 Ok\r\n");
         } else if (verb == "RSET") {
-            ok = reply("250 2.0.0 Flushed\r\n");
+            ok = co_await reply("250 2.0.0 Flushed\r\n");
         } else if (verb == "HELP") {
-            ok = reply("214 2.0.0 See RFC 5321 and RFC 4954\r\n");
+            ok = co_await reply("214 2.0.0 See RFC 5321 and RFC 4954\r\n");
         } else if (verb == "QUIT") {
-            reply("221 2.0.0 " + config_.host + "\r\n");
-            return {SessionEnd::Kind::quit};
+            co_await reply("221 2.0.0 " + config_.host + "\r\n");
+            co_return SessionEnd{SessionEnd::Kind::quit};
         } else if (verb == "STARTTLS" && tls_) {
             if (tls_info_) {
-                ok = reply("503 5.5.1 TLS already active\r\n");
+                ok = co_await reply("503 5.5.1 TLS already active\r\n");
             } else if (!command.argument.empty()) {
-                ok = reply("501 5.5.4 Syntax: STARTTLS\r\n");
+                ok = co_await reply("501 5.5.4 Syntax: STARTTLS\r\n");
             } else if (!tls_->prepare()) {
-                ok = reply("454 4.7.0 TLS not available due to temporary reason\r\n");
+                ok = co_await reply("454 4.7.0 TLS not available due to temporary reason\r\n");
             } else {
-                if (!reply("220 2.0.0 Ready to start TLS\r\n") || !start_tls()) return closed(1);
+                if (!co_await reply("220 2.0.0 Ready to start TLS\r\n") || !start_tls()) co_return closed(1);
             }
         } else if (verb == "AUTH" && !config_.auth.enabled) {
             // Answered here all the same: the line may carry a password,
             // which has no business in the handoff.
-            ok = reply("502 5.5.1 AUTH not available\r\n");
+            ok = co_await reply("502 5.5.1 AUTH not available\r\n");
         } else if (verb == "AUTH" && !greeted_) {
             // RFC 4954 4: AUTH belongs to the EHLO exchange (after STARTTLS,
             // the new one).
-            ok = reply("503 5.5.1 EHLO first\r\n");
+            ok = co_await reply("503 5.5.1 EHLO first\r\n");
         } else if (verb == "AUTH") {
-            switch (authenticate(command.argument)) {
+            switch (co_await authenticate(command.argument)) {
                 case AuthResult::success:
                     handoff_.pending.assign(reader_.unread());
-                    return handoff(user_);
+                    co_return handoff(user_);
                 case AuthResult::end:
-                    return end_status_ == LineReader::Status::line ? closed(1) : ended_by(end_status_);
+                    // No co_await inside ?: here or anywhere: GCC 12 miscompiles it.
+                    if (end_status_ == LineReader::Status::line) co_return closed(1);
+                    co_return co_await ended_by(end_status_);
                 case AuthResult::failure:
                     if (failures_ >= config_.max_failures) {
                         log_event("session", "closed", "too many failed logins");
-                        reply("421 4.7.0 Too many failed authentication attempts\r\n");
-                        return closed(1);
+                        co_await reply("421 4.7.0 Too many failed authentication attempts\r\n");
+                        co_return closed(1);
                     }
                     break;
                 case AuthResult::other:
                     break;
             }
         } else if (config_.auth.required) {
-            ok = reply(auth_allowed() ? "530 5.7.0 Authentication required\r\n"
-                                      : "530 5.7.0 Must issue a STARTTLS command first\r\n");
+            const bool allowed = co_await auth_allowed();
+            ok = co_await reply(allowed ? "530 5.7.0 Authentication required\r\n"
+                                        : "530 5.7.0 Must issue a STARTTLS command first\r\n");
         } else {
             // Not ours: qmail-smtpd answers this line and all that follows.
             handoff_.pending.assign(reader_.from_last_line());
-            return handoff(std::nullopt);
+            co_return handoff(std::nullopt);
         }
-        if (!ok) return closed(1);
+        if (!ok) co_return closed(1);
     }
 }
 
@@ -196,44 +207,50 @@ void Session::log_attempt(std::string_view mechanism, const std::string& user, s
     log_user_event("auth " + std::string(mechanism), user, outcome, detail);
 }
 
-Session::AuthResult Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why,
-                                    std::chrono::steady_clock::time_point attempted) {
+asio::awaitable<Session::AuthResult> Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why,
+                                                     std::chrono::steady_clock::time_point attempted) {
     ++failures_;
     log_attempt(mechanism, user, "rejected", why);
     // Every failure is answered AUTH_DELAY after the credentials came in,
     // however long the check took: an unknown user, whose check is one dummy
     // hash, looks like a known one whose hash is slower or faster.
-    sleep_until(attempted + config_.fail_delay);
-    return reply("535 5.7.8 Authentication credentials invalid\r\n") ? AuthResult::failure : AuthResult::end;
+    co_await sleep_until(attempted + config_.fail_delay);
+    const bool said = co_await reply("535 5.7.8 Authentication credentials invalid\r\n");
+    co_return said ? AuthResult::failure : AuthResult::end;
 }
 
-Session::AuthResult Session::authenticate(std::string_view argument) {
-    const auto say = [this](std::string_view text) { return reply(text) ? AuthResult::other : AuthResult::end; };
+asio::awaitable<Session::AuthResult> Session::authenticate(std::string_view argument) {
+    // Every path out of here wipes what the client sent: the lines may
+    // carry a password.
+    const auto say = [this](std::string_view text) -> asio::awaitable<AuthResult> {
+        const bool said = co_await reply(text);
+        co_return said ? AuthResult::other : AuthResult::end;
+    };
 
     const auto args = parse_auth_arguments(argument);
     if (!args) {
         reader_.wipe_consumed();
-        return say("501 5.5.2 Syntax: AUTH mechanism [initial-response]\r\n");
+        co_return co_await say("501 5.5.2 Syntax: AUTH mechanism [initial-response]\r\n");
     }
     const auto name = args->mechanism;
-    auto begun = authenticator_.begin(name, plaintext_ok(), tls_info_.has_value());
+    auto begun = co_await authenticator_.begin(name, plaintext_ok(), tls_info_.has_value());
     switch (begun.kind) {
         case Authenticator::Begin::Kind::started: break;
         case Authenticator::Begin::Kind::unknown:
             reader_.wipe_consumed();
-            return say("504 5.5.4 Unrecognized authentication mechanism\r\n");
+            co_return co_await say("504 5.5.4 Unrecognized authentication mechanism\r\n");
         case Authenticator::Begin::Kind::needs_tls:
             reader_.wipe_consumed();  // it may carry a password all the same
-            return say("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+            co_return co_await say("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
         case Authenticator::Begin::Kind::unavailable:
             reader_.wipe_consumed();
             log_attempt(name, "", "temporary failure", begun.detail);
-            return say("454 4.7.0 Temporary authentication failure\r\n");
+            co_return co_await say("454 4.7.0 Temporary authentication failure\r\n");
     }
     AuthExchange& exchange = *begun.exchange;
     if (args->initial_response && !exchange.accepts_initial_response()) {
         reader_.wipe_consumed();
-        return say("501 5.7.0 No initial response allowed with " + name + "\r\n");
+        co_return co_await say("501 5.7.0 No initial response allowed with " + name + "\r\n");
     }
 
     Secret decoded(max_auth_line);
@@ -241,39 +258,40 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
     if (args->initial_response) {
         const bool valid = *args->initial_response == "=" || base64_decode(*args->initial_response, decoded.str());
         reader_.wipe_consumed();  // the AUTH line may carry a password
-        if (!valid) return say("501 5.5.2 Invalid base64 data\r\n");
+        if (!valid) co_return co_await say("501 5.5.2 Invalid base64 data\r\n");
         initial = decoded.view();
     }
 
     // AUTH_DELAY counts from the client's last word, however long the
     // check takes.
     auto attempted = std::chrono::steady_clock::now();
-    AuthStep step = exchange.start(initial);
+    AuthStep step = co_await exchange.start(initial);
     while (step.kind == AuthStep::Kind::challenge) {
         decoded.clear();
-        if (!reply("334 " + base64_encode(step.challenge) + "\r\n")) return AuthResult::end;
-        const auto [status, raw] = reader_.read_line();
+        if (!co_await reply("334 " + base64_encode(step.challenge) + "\r\n")) co_return AuthResult::end;
+        const auto [status, raw] = co_await reader_.read_line();
         if (status == LineReader::Status::too_long) {
-            exchange.cancel();
-            return say(reply_too_long);
+            co_await exchange.cancel();
+            co_return co_await say(reply_too_long);
         }
         if (status != LineReader::Status::line) {
             end_status_ = status;
-            return AuthResult::end;
+            co_return AuthResult::end;
         }
         const auto line = strip_line_end(raw);
         if (line == "*") {
-            exchange.cancel();
-            return say("501 5.0.0 Authentication cancelled\r\n");
+            reader_.wipe_consumed();
+            co_await exchange.cancel();
+            co_return co_await say("501 5.0.0 Authentication cancelled\r\n");
         }
         const bool valid = base64_decode(line, decoded.str());
         reader_.wipe_consumed();
         if (!valid) {
-            exchange.cancel();
-            return say("501 5.5.2 Invalid base64 data\r\n");
+            co_await exchange.cancel();
+            co_return co_await say("501 5.5.2 Invalid base64 data\r\n");
         }
         attempted = std::chrono::steady_clock::now();
-        step = exchange.step(decoded.view());
+        step = co_await exchange.step(decoded.view());
     }
     reader_.wipe_consumed();
     decoded.clear();
@@ -281,26 +299,26 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
     switch (step.kind) {
         case AuthStep::Kind::accepted:
             log_attempt(name, step.user, "accepted");
-            if (!reply("235 2.7.0 Authentication successful\r\n")) return AuthResult::end;
+            if (!co_await reply("235 2.7.0 Authentication successful\r\n")) co_return AuthResult::end;
             user_ = step.user;
             account_ = step.account;
-            return AuthResult::success;
+            co_return AuthResult::success;
         case AuthStep::Kind::forbidden:
             // The password was right: no delay hides that, and no retry
             // helps. The session ends rather than run as that account.
             log_attempt(name, step.user, "refused", step.detail);
-            reply("421 4.7.0 No mail session for this account, closing connection\r\n");
-            return AuthResult::end;
+            co_await reply("421 4.7.0 No mail session for this account, closing connection\r\n");
+            co_return AuthResult::end;
         case AuthStep::Kind::temporary:
             log_attempt(name, step.user, "temporary failure", step.detail);
-            return say("454 4.7.0 Temporary authentication failure\r\n");
+            co_return co_await say("454 4.7.0 Temporary authentication failure\r\n");
         case AuthStep::Kind::malformed:
-            return say("501 5.5.2 Malformed authentication data\r\n");
+            co_return co_await say("501 5.5.2 Malformed authentication data\r\n");
         case AuthStep::Kind::rejected:
         case AuthStep::Kind::challenge:
             break;
     }
-    return refuse(name, step.user, step.detail, attempted);
+    co_return co_await refuse(name, step.user, step.detail, attempted);
 }
 
 }  // namespace smtp_auth

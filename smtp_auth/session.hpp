@@ -41,25 +41,28 @@ public:
         : config_(config), client_(client), owned_(std::make_unique<LocalAuthenticator>(config, verifier)),
           authenticator_(*owned_), tls_(tls), reader_(client, max_auth_line, config.idle_timeout) {}
 
-    SessionEnd run();
+    // The dialogue as a coroutine on `io`, run to its end. The checker, the
+    // Dovecot client and the client's descriptors share `io`.
+    SessionEnd run(asio::io_context& io);
+    asio::awaitable<SessionEnd> dialogue();
 
 private:
     enum class AuthResult { success, failure, other, end };
 
-    bool reply(std::string_view text);
+    asio::awaitable<bool> reply(std::string_view text);
     bool past_login_deadline() const { return std::chrono::steady_clock::now() >= login_deadline_; }
     bool plaintext_ok() const;
-    bool auth_allowed();
+    asio::awaitable<bool> auth_allowed();
     bool offer_starttls() const { return tls_ != nullptr && !tls_info_; }
     bool start_tls();  // false: the connection is finished
     SessionEnd handoff(std::optional<std::string> user);
     SessionEnd closed(int exit_code) { return {SessionEnd::Kind::closed, exit_code}; }
-    SessionEnd ended_by(LineReader::Status status);
-    SessionEnd too_many_commands();
+    asio::awaitable<SessionEnd> ended_by(LineReader::Status status);
+    asio::awaitable<SessionEnd> too_many_commands();
     void remember_greeting_line(std::string_view raw);
-    AuthResult authenticate(std::string_view argument);
-    AuthResult refuse(std::string_view mechanism, const std::string& user, std::string_view why,
-                      std::chrono::steady_clock::time_point attempted);
+    asio::awaitable<AuthResult> authenticate(std::string_view argument);
+    asio::awaitable<AuthResult> refuse(std::string_view mechanism, const std::string& user, std::string_view why,
+                                       std::chrono::steady_clock::time_point attempted);
     void log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome,
                      std::string_view detail = {});
 

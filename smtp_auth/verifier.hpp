@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "as_user.hpp"
+#include "deadline.hpp"
 #include "sasl.hpp"
 
 namespace smtp_auth {
@@ -22,7 +23,7 @@ struct Verdict {
 class Verifier {
 public:
     virtual ~Verifier() = default;
-    virtual Verdict verify(const Credentials& credentials) = 0;
+    virtual asio::awaitable<Verdict> verify(const Credentials& credentials) = 0;
 };
 
 // The qmail AUTH patch's fd-3 format: user NUL secret NUL challenge NUL.
@@ -36,7 +37,8 @@ smtpauth::Secret checkpassword_payload(const Credentials& credentials);
 // Runs `program true` with the credentials on fd 3, /dev/null on fds 0 and 1
 // (so a chatty checker cannot talk to the client) and our stderr. Exit 0
 // accepts, 111 or a crash is temporary, anything else rejects; a checker still
-// running after `timeout` is killed and counts as temporary.
+// running after `timeout` is killed with its process group and counts as
+// temporary. Its exit is awaited on the dialogue's io_context.
 // With `as_user.reporter` set it runs `program REPORTER` instead, with a
 // socket for the report on the descriptor SMTPAUTH_REPORT_FD names, and an
 // exit 0 counts only with a report that is believed and allowed.
@@ -44,7 +46,7 @@ class CheckpasswordVerifier final : public Verifier {
 public:
     CheckpasswordVerifier(std::string program, std::chrono::seconds timeout, AsUser as_user = {})
         : program_(std::move(program)), timeout_(timeout), as_user_(std::move(as_user)) {}
-    Verdict verify(const Credentials& credentials) override;
+    asio::awaitable<Verdict> verify(const Credentials& credentials) override;
 
 private:
     std::string program_;

@@ -69,12 +69,12 @@ public:
     HostileClient(FuzzedDataProvider& input, bool timeout_at_end, std::size_t failing_write)
         : input_(input), timeout_at_end_(timeout_at_end), failing_write_(failing_write) {}
 
-    long read_some(char* data, std::size_t size, std::chrono::milliseconds) override {
+    asio::awaitable<long> read_some(char* data, std::size_t size, std::chrono::milliseconds) override {
         FUZZ_CHECK(!write_failed);  // a session whose client is gone stops
         FUZZ_CHECK(size > 0);
         if (input_.remaining_bytes() == 0) {
             FUZZ_CHECK(++reads_after_end < 4);  // an end is not ignored
-            return timeout_at_end_ ? -2 : 0;
+            co_return timeout_at_end_ ? -2 : 0;
         }
         // A cut size of 0 means all that is left; 255 floods: one octet
         // repeated 4096 times, so over-long lines are cheap to make.
@@ -88,21 +88,21 @@ public:
             if (n == 0 || n > size) n = size;
             chunk = input_.ConsumeBytesAsString(n);
         }
-        if (chunk.empty()) return timeout_at_end_ ? -2 : 0;
+        if (chunk.empty()) co_return timeout_at_end_ ? -2 : 0;
         std::copy(chunk.begin(), chunk.end(), data);
         given += chunk;
-        return static_cast<long>(chunk.size());
+        co_return static_cast<long>(chunk.size());
     }
 
-    bool write_all(std::string_view data, std::chrono::milliseconds) override {
+    asio::awaitable<bool> write_all(std::string_view data, std::chrono::milliseconds) override {
         FUZZ_CHECK(!write_failed);
         check_reply(data);
         replies.emplace_back(data);
         if (replies.size() == failing_write_) {
             write_failed = true;
-            return false;
+            co_return false;
         }
-        return true;
+        co_return true;
     }
 
     std::string given;                  // every byte handed to the session
@@ -121,7 +121,7 @@ private:
 
 class OneUser final : public Verifier {
 public:
-    Verdict verify(const Credentials& c) override {
+    asio::awaitable<Verdict> verify(const Credentials& c) override {
         ++calls;
         // The dialogue sends only names fit for the environment and a log,
         // and never an empty secret.
@@ -131,9 +131,9 @@ public:
             return u < 0x20 || u == 0x7f;
         }));
         FUZZ_CHECK(c.challenge.empty() || (c.challenge.starts_with('<') && c.challenge.ends_with("@mx.example>")));
-        if (c.user == "temp") return {Verdict::Kind::temporary, "checker exit 111"};
+        if (c.user == "temp") co_return Verdict{Verdict::Kind::temporary, "checker exit 111"};
         const bool good = c.user == "alice" && c.secret.view() == "secret";
-        return {good ? Verdict::Kind::accepted : Verdict::Kind::rejected, good ? "" : "checker exit 1"};
+        co_return Verdict{good ? Verdict::Kind::accepted : Verdict::Kind::rejected, good ? "" : "checker exit 1"};
     }
     int calls = 0;
 };
@@ -240,7 +240,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     HostileClient client(input, timeout_at_end, failing_write);
     OneUser verifier;
     FakeTls tls(client, tls_usable, handshake_ok);
-    const SessionEnd end = Session(config, client, verifier, with_tls ? &tls : nullptr).run();
+    // The coroutine dialogue, on an io_context of its own per input.
+    asio::io_context io(1);
+    const SessionEnd end = Session(config, client, verifier, with_tls ? &tls : nullptr).run(io);
 
     if (std::getenv("FUZZ_SESSION_SHOW")) show(client, end);
 

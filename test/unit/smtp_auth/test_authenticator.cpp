@@ -6,35 +6,14 @@
 #include <deque>
 
 #include "base64.hpp"
+#include "scripted_client.hpp"
 #include "session.hpp"
 
 using namespace smtpauth;
 using namespace smtp_auth;
+using namespace smtp_auth::test;
 
 namespace {
-
-// Hands out one chunk per read, then EOF.
-class Client final : public ClientChannel {
-public:
-    explicit Client(std::deque<std::string> chunks) : chunks_(std::move(chunks)) {}
-    long read_some(char* data, std::size_t size, std::chrono::milliseconds) override {
-        if (chunks_.empty()) return 0;
-        auto& chunk = chunks_.front();
-        const auto n = std::min(size, chunk.size());
-        chunk.copy(data, n);
-        chunk.erase(0, n);
-        if (chunk.empty()) chunks_.pop_front();
-        return static_cast<long>(n);
-    }
-    bool write_all(std::string_view data, std::chrono::milliseconds) override {
-        written += data;
-        return true;
-    }
-    std::string written;
-
-private:
-    std::deque<std::string> chunks_;
-};
 
 // A server-first exchange like SCRAM's: one challenge, then "ok", "no",
 // "temp" or anything else (malformed) decides.
@@ -47,20 +26,25 @@ struct Script {
 class Exchange final : public AuthExchange {
 public:
     explicit Exchange(Script& s) : s_(s) {}
-    AuthStep start(const std::optional<std::string_view>& initial) override {
-        if (initial) return step(*initial);
-        return {AuthStep::Kind::challenge, "say it"};
+    asio::awaitable<AuthStep> start(const std::optional<std::string_view>& initial) override {
+        if (initial) co_return answer(*initial);
+        co_return AuthStep{AuthStep::Kind::challenge, "say it"};
     }
-    AuthStep step(std::string_view response) override {
+    asio::awaitable<AuthStep> step(std::string_view response) override { co_return answer(response); }
+    asio::awaitable<void> cancel() override {
+        ++s_.cancels;
+        co_return;
+    }
+
+private:
+    AuthStep answer(std::string_view response) {
         s_.said.emplace_back(response);
         if (response == "ok") return {AuthStep::Kind::accepted, "", "Dana"};
         if (response == "no") return {AuthStep::Kind::rejected, "", "dana", "backend: FAIL"};
         if (response == "temp") return {AuthStep::Kind::temporary, "", "", "backend: away"};
         return {AuthStep::Kind::malformed};
     }
-    void cancel() override { ++s_.cancels; }
 
-private:
     Script& s_;
 };
 
@@ -68,26 +52,20 @@ private:
 class Backend final : public Authenticator {
 public:
     explicit Backend(Script& s) : s_(s) {}
-    std::vector<std::string> offered(bool plaintext_ok) override {
-        if (plaintext_ok) return {"SECRET", "SAFE"};
-        return {"SAFE"};
+    asio::awaitable<std::vector<std::string>> offered(bool plaintext_ok) override {
+        if (plaintext_ok) co_return std::vector<std::string>{"SECRET", "SAFE"};
+        co_return std::vector<std::string>{"SAFE"};
     }
-    Begin begin(std::string_view mechanism, bool plaintext_ok, bool) override {
-        if (mechanism == "DOWN") return {Begin::Kind::unavailable, nullptr, "backend away"};
-        if (mechanism == "SECRET" && !plaintext_ok) return {Begin::Kind::needs_tls};
-        if (mechanism != "SECRET" && mechanism != "SAFE") return {Begin::Kind::unknown};
-        return {Begin::Kind::started, std::make_unique<Exchange>(s_)};
+    asio::awaitable<Begin> begin(std::string_view mechanism, bool plaintext_ok, bool) override {
+        if (mechanism == "DOWN") co_return Begin{Begin::Kind::unavailable, nullptr, "backend away"};
+        if (mechanism == "SECRET" && !plaintext_ok) co_return Begin{Begin::Kind::needs_tls};
+        if (mechanism != "SECRET" && mechanism != "SAFE") co_return Begin{Begin::Kind::unknown};
+        co_return Begin{Begin::Kind::started, std::make_unique<Exchange>(s_)};
     }
     void release() override { ++s_.releases; }
 
 private:
     Script& s_;
-};
-
-class Tls final : public TlsStarter {
-public:
-    bool prepare() override { return true; }
-    std::optional<TlsInfo> start() override { return TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"}; }
 };
 
 Config config(bool with_tls = false) {
@@ -108,11 +86,11 @@ struct Outcome {
 };
 
 Outcome run(Script& script, std::deque<std::string> chunks, bool with_tls = false) {
-    Client client(std::move(chunks));
+    ScriptedClient client(std::move(chunks));
     Backend backend(script);
-    Tls tls;
+    FakeTls tls;
     const Config c = config(with_tls);
-    auto end = Session(c, client, backend, with_tls ? &tls : nullptr).run();
+    auto end = run_to_end(Session(c, client, backend, with_tls ? &tls : nullptr));
     return {std::move(end), client.written};
 }
 
@@ -169,12 +147,12 @@ TEST_CASE("with TLS configured a plaintext mechanism waits for it, another does 
 
 TEST_CASE("AUTH required: a usable non-plaintext mechanism means \"Authentication required\"") {
     Script s;
-    Client client({"EHLO c\r\nMAIL FROM:<a@b>\r\nQUIT\r\n"});
+    ScriptedClient client({"EHLO c\r\nMAIL FROM:<a@b>\r\nQUIT\r\n"});
     Backend backend(s);
-    Tls tls;
+    FakeTls tls;
     Config c = config(true);
     c.auth = parse_smtpauth("!");
-    const auto end = Session(c, client, backend, &tls).run();
+    const auto end = run_to_end(Session(c, client, backend, &tls));
     CHECK(end.kind == SessionEnd::Kind::quit);
     CHECK(client.written.find("530 5.7.0 Authentication required\r\n") != std::string::npos);
 }
@@ -183,18 +161,18 @@ TEST_CASE("the local mechanisms as an Authenticator") {
     Config c = config();
     c.auth = parse_smtpauth("+cram");
     struct Never final : Verifier {
-        Verdict verify(const Credentials&) override { return {Verdict::Kind::rejected, "no"}; }
+        asio::awaitable<Verdict> verify(const Credentials&) override { co_return Verdict{Verdict::Kind::rejected, "no"}; }
     } never;
     LocalAuthenticator local(c, never);
-    CHECK(local.offered(true) == std::vector<std::string>{"LOGIN", "PLAIN", "CRAM-MD5"});
-    CHECK(local.offered(false).empty());  // all of them wait for TLS
-    CHECK(local.begin("PLAIN", false, false).kind == Authenticator::Begin::Kind::needs_tls);
-    CHECK(local.begin("SCRAM-SHA-256", true, false).kind == Authenticator::Begin::Kind::unknown);
-    auto begun = local.begin("PLAIN", true, false);
+    CHECK(run_to_end(local.offered(true)) == std::vector<std::string>{"LOGIN", "PLAIN", "CRAM-MD5"});
+    CHECK(run_to_end(local.offered(false)).empty());  // all of them wait for TLS
+    CHECK(run_to_end(local.begin("PLAIN", false, false)).kind == Authenticator::Begin::Kind::needs_tls);
+    CHECK(run_to_end(local.begin("SCRAM-SHA-256", true, false)).kind == Authenticator::Begin::Kind::unknown);
+    auto begun = run_to_end(local.begin("PLAIN", true, false));
     REQUIRE(begun.kind == Authenticator::Begin::Kind::started);
-    const auto step = begun.exchange->start(std::string_view("\0bob\0pw", 7));
+    const auto step = run_to_end(begun.exchange->start(std::string_view("\0bob\0pw", 7)));
     CHECK(step.kind == AuthStep::Kind::rejected);
     CHECK(step.user == "bob");
     CHECK(step.detail == "no");
-    CHECK(local.begin("CRAM-MD5", true, false).exchange->accepts_initial_response() == false);
+    CHECK(run_to_end(local.begin("CRAM-MD5", true, false)).exchange->accepts_initial_response() == false);
 }

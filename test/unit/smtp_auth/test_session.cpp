@@ -5,69 +5,24 @@
 #include <deque>
 
 #include "base64.hpp"
+#include "scripted_client.hpp"
 #include "session.hpp"
 
 using namespace smtpauth;
 using namespace smtp_auth;
+using namespace smtp_auth::test;
 
 namespace {
 
-// Hands out the client's bytes in the chunks given, then EOF.
-class ScriptedClient final : public ClientChannel {
-public:
-    explicit ScriptedClient(std::deque<std::string> chunks) : chunks_(std::move(chunks)) {}
-    long read_some(char* data, std::size_t size, std::chrono::milliseconds) override {
-        ++reads;
-        if (chunks_.empty()) return timeout_at_end ? -2 : 0;
-        auto& chunk = chunks_.front();
-        const auto n = std::min(size, chunk.size());
-        chunk.copy(data, n);
-        chunk.erase(0, n);
-        if (chunk.empty()) chunks_.pop_front();
-        return static_cast<long>(n);
-    }
-    bool write_all(std::string_view data, std::chrono::milliseconds) override {
-        written += data;
-        return true;
-    }
-    // What was never read stays in the socket for the backend.
-    std::string unread() const {
-        std::string all;
-        for (const auto& c : chunks_) all += c;
-        return all;
-    }
-    std::string written;
-    int reads = 0;
-    bool timeout_at_end = false;
-
-private:
-    std::deque<std::string> chunks_;
-};
-
 class ScriptedVerifier final : public Verifier {
 public:
-    Verdict verify(const Credentials& c) override {
+    asio::awaitable<Verdict> verify(const Credentials& c) override {
         seen.push_back(c.user + ":" + std::string(c.secret.view()) + ":" + c.challenge);
-        if (c.user == "temp") return {Verdict::Kind::temporary, "checker exit 111"};
+        if (c.user == "temp") co_return Verdict{Verdict::Kind::temporary, "checker exit 111"};
         const bool ok = c.user == "alice" && c.secret.view() == "secret";
-        return {ok ? Verdict::Kind::accepted : Verdict::Kind::rejected, ok ? "" : "checker exit 1"};
+        co_return Verdict{ok ? Verdict::Kind::accepted : Verdict::Kind::rejected, ok ? "" : "checker exit 1"};
     }
     std::vector<std::string> seen;
-};
-
-// Stands in for the handshake: the scripted client's later chunks are what
-// arrives over TLS.
-class FakeTls final : public TlsStarter {
-public:
-    bool prepare() override { return usable; }
-    std::optional<TlsInfo> start() override {
-        ++handshakes;
-        if (!handshake_ok) return std::nullopt;
-        return TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
-    }
-    bool usable = true;
-    bool handshake_ok = true;
-    int handshakes = 0;
 };
 
 Config test_config(std::string_view smtpauth = "") {
@@ -92,7 +47,7 @@ Run run(std::deque<std::string> chunks, const Config& config = test_config(), bo
     ScriptedClient client(std::move(chunks));
     client.timeout_at_end = timeout_at_end;
     ScriptedVerifier verifier;
-    auto end = Session(config, client, verifier, tls).run();
+    auto end = run_to_end(Session(config, client, verifier, tls));
     const auto backend_input = end.handoff.pending + client.unread();
     return {std::move(end), client.written, backend_input, verifier.seen};
 }

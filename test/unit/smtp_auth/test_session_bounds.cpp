@@ -7,59 +7,36 @@
 #include <string>
 
 #include "base64.hpp"
+#include "scripted_client.hpp"
 #include "session.hpp"
 
 using namespace smtpauth;
 using namespace smtp_auth;
+using namespace smtp_auth::test;
 
 namespace {
 
-// Hands out the chunks given, then EOF. Each time a reply is written it
-// looks through the whole of the reader's buffer (which is reserved up
-// front and never moves) for `secret`.
-class WatchingClient final : public ClientChannel {
-public:
-    WatchingClient(std::deque<std::string> chunks, std::string secret)
-        : chunks_(std::move(chunks)), secret_(std::move(secret)) {}
-
-    long read_some(char* data, std::size_t size, std::chrono::milliseconds) override {
-        if (!buffer_) buffer_ = data;  // the first read fills from the start
-        if (chunks_.empty()) return 0;
-        auto& chunk = chunks_.front();
-        const auto n = std::min(size, chunk.size());
-        chunk.copy(data, n);
-        chunk.erase(0, n);
-        if (chunk.empty()) chunks_.pop_front();
-        return static_cast<long>(n);
-    }
-    bool write_all(std::string_view data, std::chrono::milliseconds) override {
-        written += data;
-        if (buffer_ && data.starts_with("250 2.0.0 Ok")) {  // the NOOP behind the AUTH exchange
-            const std::string_view whole(buffer_, Session::max_auth_line + LineReader::block_size);
-            secret_seen_at_noop = whole.find(secret_) != std::string_view::npos;
-            ++noops;
-        }
-        return true;
-    }
-    std::string written;
+// The scripted client, and at each reply a look through the whole of the
+// reader's buffer (which is reserved up front and never moves) for `secret`.
+struct WatchingClient {
+    ScriptedClient client;
     bool secret_seen_at_noop = false;
     int noops = 0;
 
-private:
-    std::deque<std::string> chunks_;
-    std::string secret_;
-    const char* buffer_ = nullptr;
+    WatchingClient(std::deque<std::string> chunks, std::string secret) : client(std::move(chunks)) {
+        client.on_write = [this, secret = std::move(secret)](std::string_view data) {
+            if (client.first_buffer && data.starts_with("250 2.0.0 Ok")) {  // the NOOP behind the AUTH exchange
+                const std::string_view whole(client.first_buffer, Session::max_auth_line + LineReader::block_size);
+                secret_seen_at_noop = whole.find(secret) != std::string_view::npos;
+                ++noops;
+            }
+        };
+    }
 };
 
 class RefusingVerifier final : public Verifier {
 public:
-    Verdict verify(const Credentials&) override { return {Verdict::Kind::rejected, "no"}; }
-};
-
-class FakeTls final : public TlsStarter {
-public:
-    bool prepare() override { return true; }
-    std::optional<TlsInfo> start() override { return TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"}; }
+    asio::awaitable<Verdict> verify(const Credentials&) override { co_return Verdict{Verdict::Kind::rejected, "no"}; }
 };
 
 Config test_config(std::string_view smtpauth = "") {
@@ -78,9 +55,9 @@ struct Ran {
 };
 
 Ran run(std::deque<std::string> chunks, const Config& config = test_config(), TlsStarter* tls = nullptr) {
-    WatchingClient client(std::move(chunks), "");
+    ScriptedClient client(std::move(chunks));
     RefusingVerifier verifier;
-    auto end = Session(config, client, verifier, tls).run();
+    auto end = run_to_end(Session(config, client, verifier, tls));
     return {std::move(end), client.written};
 }
 
@@ -120,12 +97,12 @@ TEST_CASE("no credential byte stays in the reader's buffer, whichever way AUTH e
     };
     for (const auto& path : paths) {
         CAPTURE(path.name);
-        WatchingClient client({path.lines}, path.lines.find(secret64) != std::string::npos ? secret64 : secret);
+        WatchingClient watching({path.lines}, path.lines.find(secret64) != std::string::npos ? secret64 : secret);
         RefusingVerifier verifier;
         FakeTls tls;
-        Session(path.config, client, verifier, path.with_tls ? &tls : nullptr).run();
-        CHECK(client.noops == 1);
-        CHECK_FALSE(client.secret_seen_at_noop);
+        run_to_end(Session(path.config, watching.client, verifier, path.with_tls ? &tls : nullptr));
+        CHECK(watching.noops == 1);
+        CHECK_FALSE(watching.secret_seen_at_noop);
     }
 }
 

@@ -10,10 +10,12 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "scripted_client.hpp"
 #include "verifier.hpp"
 
 using namespace smtpauth;
 using namespace smtp_auth;
+using namespace smtp_auth::test;
 
 namespace {
 
@@ -39,7 +41,8 @@ Credentials alice(const char* password) {
 }
 
 Verdict::Kind verify(const Script& s, const Credentials& c, int timeout = 5) {
-    return CheckpasswordVerifier(s.path, std::chrono::seconds(timeout)).verify(c).kind;
+    CheckpasswordVerifier verifier(s.path, std::chrono::seconds(timeout));
+    return run_to_end(verifier.verify(c)).kind;
 }
 
 }  // namespace
@@ -61,7 +64,8 @@ TEST_CASE("exit codes: 111 and signals are temporary, others reject") {
 }
 
 TEST_CASE("a checker that cannot be run is a temporary failure") {
-    const auto v = CheckpasswordVerifier("/nonexistent/checker", std::chrono::seconds(5)).verify(alice("x"));
+    CheckpasswordVerifier missing("/nonexistent/checker", std::chrono::seconds(5));
+    const auto v = run_to_end(missing.verify(alice("x")));
     CHECK(v.kind == Verdict::Kind::temporary);
 }
 
