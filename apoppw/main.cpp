@@ -21,18 +21,19 @@
 
 namespace {
 
-constexpr std::string_view program = "apoppw";
-
-int fail(int code, std::string_view message) {
-    smtpauth::log_line(program, message);
+int fail(int code, std::string_view event, std::string_view outcome, std::string_view why) {
+    smtpauth::log_event(event, outcome, why);
     return code;
 }
 
-int usage() { return fail(100, "usage: apoppw [-d dir] [ext]"); }
+int config_error(std::string_view why) { return fail(100, "config", "error", why); }
+
+int usage() { return config_error("usage: apoppw [-d dir] [ext]"); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    smtpauth::set_log_program("apoppw", smtpauth::LogPid::none);  // the user's, not a connection's
     std::string dir;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; ++i) {
@@ -48,24 +49,24 @@ int main(int argc, char** argv) {
     if (argc - i > 1) return usage();
     const std::string_view ext = i < argc ? argv[i] : "";
     if (i < argc && (ext.empty() || !smtpauth::extension_is_safe(ext)))
-        return fail(100, "the extension must not be empty or hold a '/'");
+        return config_error("the extension must not be empty or hold a '/'");
 
     if (::getuid() != ::geteuid() || ::getgid() != ::getegid())
-        return fail(100, "refusing to run setuid or setgid: install apoppw mode 0755");
+        return config_error("refusing to run setuid or setgid: install apoppw mode 0755");
     if (::getuid() == 0)
-        return fail(100, "root has no mail password; run apoppw as the user");
+        return config_error("root has no mail password; run apoppw as the user");
     if (dir.empty()) {
         const struct passwd* pw = ::getpwuid(::getuid());
         if (pw == nullptr || pw->pw_dir == nullptr || pw->pw_dir[0] == '\0')
-            return fail(111, "unable to find your home directory");
+            return fail(111, "password", "failed", "unable to find your home directory");
         dir = pw->pw_dir;
     }
     const std::string name = ".apop" + smtpauth::dot_qmail_suffix(ext.empty() ? "" : "-", ext);
 
     smtpauth::Secret password;
     std::string why;
-    if (!apoppw::read_password_twice(0, password, why)) return fail(1, why);
-    if (!apoppw::write_password_file(dir, name, password.view(), why)) return fail(111, why);
-    smtpauth::log_line(program, "mail password set in " + smtpauth::escape_for_log(dir + "/" + name, 512));
+    if (!apoppw::read_password_twice(0, password, why)) return fail(1, "password", "refused", why);
+    if (!apoppw::write_password_file(dir, name, password.view(), why)) return fail(111, "password", "failed", why);
+    smtpauth::log_event("password", "set", dir + "/" + name);
     return 0;
 }

@@ -25,11 +25,10 @@ using namespace smtpauth;
 
 namespace {
 
-constexpr std::string_view program = "authreport";
 constexpr int exit_temporary = 111;
 
 int fail(std::string_view why) {
-    log_line(program, why);
+    log_event("report", "failed", why);
     return exit_temporary;
 }
 
@@ -54,6 +53,8 @@ bool describe_self(SessionAccount& a) {
 }  // namespace
 
 int main() {
+    // The checker's PROG: the checker's process, forked for one attempt.
+    set_log_program("authreport", LogPid::caller);
     const auto fd = parse_id(env(report_fd_variable));
     if (!fd || *fd < 3) return fail(std::string(report_fd_variable) + " is not a descriptor number: not run by smtp_auth?");
 
@@ -69,7 +70,7 @@ int main() {
         account.gid = *gid;
         account.groups = *groups;
     } else if (::getuid() == 0 || ::geteuid() == 0) {
-        log_line(program, "running as root and the checker named no account (CHECKPASSWORD_UID): reporting uid 0");
+        log_event("report", "uid 0", "running as root and the checker named no account in CHECKPASSWORD_UID");
         account.uid = 0;
     }
     account.home = env("HOME");

@@ -10,6 +10,11 @@ as its qmail-queue. Variants:
              -> floor_relay -> mailfront: the chain's processes, each a
              static do-nothing stage; no SMTP AUTH. The least the design
              can cost.
+  auth-floor tcpserver -> floor_login -> [floor_exec true] -> setuidgid
+             -> floor_relay -> mailfront: the AUTH floor, the least an
+             authenticated session needs: greeting, EHLO, AUTH PLAIN (235
+             after a forked checker that execs a static true), setuidgid, a
+             relay that hides the backend's greeting and replays EHLO
   chain      tcpserver -> smtp_auth -> [checkpassword_nosu true] -> setuidgid
              -> smtpproxy -> mailfront, with AUTH PLAIN; {PLAIN} password
   chain-hash the same with the system's default hash (yescrypt)
@@ -21,9 +26,17 @@ server (the same qq_discard as its qmail-queue), named qmail-*:
   qmail-direct        tcpserver -> qmail-smtpd             (its baseline)
   qmail-socat         tcpserver -> socat -b 65536 -> qmail-smtpd
   qmail-floor         the floor's stages -> qmail-smtpd
+  qmail-auth-floor    the AUTH floor's stages -> qmail-smtpd
   qmail-chain         the chain, AUTH PLAIN
   qmail-chain-noauth  the chain without a login (RELAYCLIENT from the
                       environment, as tcprules would set it)
+The unauthenticated rates of qmail-direct, qmail-floor and
+qmail-chain-noauth are also measured with Postfix's smtp-source (HELO, MAIL,
+RCPT, DATA, QUIT; 8 sessions at once) when it is installed.
+
+Every variant's checker runs the static `true` of TOOLS/path (first in PATH).
+Session rate also reports the server's CPU per session: the children's CPU
+time of tcpserver (it reaps every session, which reaps its own children).
 
 A/B: each repetition runs every variant once, in an order that rotates;
 the table shows medians and ratios to the baseline of the same run.
@@ -201,7 +214,7 @@ class Bench:
     def setup(self):
         a = self.a
         os.makedirs(os.path.join(self.work, "qmail"))
-        base = {"PATH": PATH, "QMAILHOME": os.path.join(self.work, "qmail"),
+        base = {"PATH": os.path.join(a.tools, "path") + ":" + PATH, "QMAILHOME": os.path.join(self.work, "qmail"),
                 "QMAILQUEUE": os.path.join(a.tools, "qq_discard")}
         plain = self.file("passwd.plain", f"{USER}:{{PLAIN}}{PASSWORD}\n")
         hashed = subprocess.run([os.path.join(a.tools, "mkhash"), PASSWORD], check=True,
@@ -229,6 +242,8 @@ class Bench:
             self.prepare_qmail(a.qmail_smtpd)
         chain = [f"{b}/smtp_auth", f"{b}/checkpassword_nosu", "setuidgid", ACCOUNT]
         floor = [f"{t}/floor_auth", f"{t}/floor_exec", "setuidgid", ACCOUNT, f"{t}/floor_relay"]
+        auth_floor = [f"{t}/floor_login", f"{t}/floor_exec", "setuidgid", ACCOUNT,
+                      f"{t}/floor_relay"]
         socat = ["socat", "STDIO", "EXEC:" + " ".join(BACKEND)]
         tls_env = {"TLS_CERT": pem, "SMTPS": "1", "UID": uid, "GID": gid}
 
@@ -240,6 +255,7 @@ class Bench:
         add("direct", BACKEND, relay_env)
         add("socat", socat, relay_env, relays=("socat",))
         add("floor", floor + BACKEND, relay_env, relays=("floor_relay",))
+        add("auth-floor", auth_floor + BACKEND, base, auth=True, relays=("floor_relay",))
         add("chain", chain + [f"{b}/smtpproxy"] + BACKEND,
             dict(base, CHECKPASSWORD_FILE=plain), auth=True, relays=("smtpproxy",))
         add("chain-hash", chain + [f"{b}/smtpproxy"] + BACKEND,
@@ -252,6 +268,7 @@ class Bench:
             add("qmail-socat", ["socat", "-b", "65536", "STDIO", "EXEC:" + qmail[0]], relay_env,
                 relays=("socat",))
             add("qmail-floor", floor + qmail, relay_env, relays=("floor_relay",))
+            add("qmail-auth-floor", auth_floor + qmail, base, auth=True, relays=("floor_relay",))
             add("qmail-chain", chain + [f"{b}/smtpproxy"] + qmail,
                 dict(base, CHECKPASSWORD_FILE=plain), auth=True, relays=("smtpproxy",))
             add("qmail-chain-noauth", chain + [f"{b}/smtpproxy"] + qmail,
@@ -388,15 +405,29 @@ class Bench:
         self.note(f"bulk {variant} rep={rep} " + " ".join(f"{k}={v}" for k, v in result.items()) +
                   " cpu_s_per_gib " + " ".join(f"{r}={s / gib:.3f}" for r, s in sorted(cpu.items())))
 
+    def children_cpu(self, variant):
+        """CPU seconds of every session tcpserver has reaped (cutime+cstime)."""
+        with open(f"/proc/{self.root_of(variant)}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+    def settled_cpu(self, variant):
+        """children_cpu once the sessions just ended have been reaped."""
+        time.sleep(0.2)
+        return self.children_cpu(variant)
+
     def rate_once(self, variant, concurrency, rep):
         b0 = machine_busy()
+        cpu0 = self.children_cpu(variant)
         out = subprocess.run(self.client("rate", variant, "--concurrency", concurrency,
                                          "--seconds", self.a.seconds),
                              capture_output=True, text=True, timeout=self.a.seconds + 120)
         b1 = machine_busy()
+        cpu = self.settled_cpu(variant) - cpu0
         busy = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
         line = next((l for l in out.stdout.splitlines() if l.startswith("rate ")), None)
-        self.note(f"rate {variant} rep={rep} {out.stdout.strip()} machine_busy={busy:.2f}")
+        self.note(f"rate {variant} rep={rep} {out.stdout.strip()} machine_busy={busy:.2f} "
+                  f"server_cpu_s={cpu:.3f}")
         if line is None:
             raise RuntimeError(f"rate {variant} failed: {out.stdout} {out.stderr}")
         r = dict(kv.split("=", 1) for kv in line.split()[1:])
@@ -404,8 +435,33 @@ class Bench:
         self.add("rate", variant, key, float(r["per_second"]))
         self.add("rate", variant, key + ":client", float(r["client_cpu_share"]))
         self.add("rate", variant, key + ":busy", busy)
+        if int(r.get("total", 0)) > 0 and variant != "stunnel":  # a daemon: reaps no session
+            self.add("rate", variant, key + ":cpu_ms", 1000 * cpu / int(r["total"]))
         if int(r["errors"]):
             self.add("rate", variant, key + ":errors", int(r["errors"]))
+
+    def smtp_source_once(self, variant, rep, sessions=8):
+        """Postfix's smtp-source, one message per session, `sessions` at
+        once; as many messages as the last run did in a.seconds."""
+        key = f"c{sessions}:smtp-source"
+        last = self.samples.get(("rate", variant, key))
+        count = max(4 * sessions, round((last[-1] if last else 0) * self.a.seconds))
+        count = -(-count // sessions) * sessions
+        cpu0 = self.children_cpu(variant)
+        t0 = time.monotonic()
+        out = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(count),
+                              "-l", str(self.a.size), "-M", "bench.example",
+                              "-f", "bench@example.org", "-t", "sink@bench.example",
+                              f"127.0.0.1:{self.servers[variant].port}"],
+                             capture_output=True, text=True, timeout=self.a.seconds + 300)
+        seconds = time.monotonic() - t0
+        cpu = self.settled_cpu(variant) - cpu0
+        self.note(f"smtp-source {variant} rep={rep} messages={count} seconds={seconds:.3f} "
+                  f"rc={out.returncode} server_cpu_s={cpu:.3f} {out.stderr.strip()[-300:]}")
+        if out.returncode != 0:
+            raise RuntimeError(f"smtp-source {variant} failed: {out.stderr}")
+        self.add("rate", variant, key, count / seconds)
+        self.add("rate", variant, key + ":cpu_ms", 1000 * cpu / count)
 
     def memory_once(self, variant, stage):
         count = self.a.sessions_held
@@ -445,7 +501,7 @@ class Bench:
             qmail = ["qmail-direct", "qmail-chain"] + [f"qmail-chain[{l}]" for l in self.labels]
         qmail_rate = []
         if a.qmail_smtpd:
-            qmail_rate = ["qmail-direct", "qmail-floor", "qmail-chain-noauth"] + \
+            qmail_rate = ["qmail-direct", "qmail-floor", "qmail-auth-floor", "qmail-chain-noauth"] + \
                 [f"qmail-chain-noauth[{l}]" for l in self.labels] + \
                 ["qmail-chain"] + [f"qmail-chain[{l}]" for l in self.labels]
         started = time.time()
@@ -461,7 +517,7 @@ class Bench:
                 for v in self.rotated(names, rep):
                     self.bulk_once(v, rep)
         if "rate" in tests:
-            names = ["direct", "floor"] + chains + ["chain-hash"] + qmail_rate
+            names = ["direct", "floor", "auth-floor"] + chains + ["chain-hash"] + qmail_rate
             if "tls" in tests:
                 names += tls_chains + ["stunnel"]
             for c in a.concurrency:
@@ -470,6 +526,17 @@ class Bench:
                 for rep in range(a.reps_rate):
                     for v in self.rotated(names, rep):
                         self.rate_once(v, c, rep)
+            source = [n for n in qmail_rate if n in ("qmail-direct", "qmail-floor")
+                      or n.startswith("qmail-chain-noauth")]
+            if source and shutil.which("smtp-source"):
+                print(f"== session rate, smtp-source -s 8: {a.reps_rate} x about {a.seconds} s "
+                      f"each of {', '.join(source)}", flush=True)
+                for rep in range(a.reps_rate):
+                    for v in self.rotated(source, rep):
+                        self.smtp_source_once(v, rep)
+            elif source:
+                print("== no smtp-source (Debian's postfix): unauthenticated rates from "
+                      "smtpbench only", flush=True)
         if "memory" in tests:
             print(f"== memory: {a.sessions_held} sessions held open per variant", flush=True)
             plan = [("chain", "ehlo"), ("chain", "mail"), ("direct", "mail"), ("socat", "mail")]
@@ -566,16 +633,13 @@ class Bench:
                 L.append(f"  ERRORS: {errors}")
             L.append(f"  chain-hash: the system's default hash (${self.hash_scheme}$)")
             L.append("")
+            L += self.floors_table(verdict)
             for c in a.concurrency:
                 d, ch, fl = (self.median("rate", n, f"c{c}") for n in ("direct", "chain", "floor"))
                 if d and ch and c in (1, 8):
                     verdict(ch >= 0.8 * d, f"rate c={c}: chain {ch / d:.2f} x direct (target >= 0.8;"
                                            f" the design's floor: {f(ratio(fl, d), '{:.2f}')},"
                                            f" chain/floor {f(ratio(ch, fl), '{:.2f}')})")
-                qf, qn = (self.median("rate", n, f"c{c}") for n in ("qmail-floor", "qmail-chain-noauth"))
-                if qf and qn:
-                    verdict(qn >= 0.95 * qf, f"rate c={c}: qmail-chain-noauth {qn / qf:.2f} x "
-                                             f"qmail-floor (target >= 0.95)")
                 tc = self.median("rate", "tls-chain", f"c{c}")
                 st = self.median("rate", "stunnel", f"c{c}")
                 if tc and st:
@@ -603,6 +667,50 @@ class Bench:
         L += ["  " + v for v in verdicts]
         return "\n".join(L)
 
+    def floors_table(self, verdict):
+        """Server CPU per session, and each chain against its floor: the
+        rate ratio (what the targets name) and the inverse CPU ratio (what
+        a loaded machine still measures)."""
+        a = self.a
+        f = lambda x, fmt="{:.2f}": "-" if x is None else fmt.format(x)
+        cols = [f"c{c}" for c in a.concurrency] + ["c8:smtp-source"]
+        names = sorted({k[1] for k in self.samples if k[0] == "rate" and k[2].endswith(":cpu_ms")},
+                       key=lambda n: list(self.variants).index(n))
+        if not names:
+            return []
+        L = ["Server CPU per session: ms (tcpserver's reaped children: every process of the "
+             "session), medians"]
+        L.append(f"{'variant':<24}" + "".join(f"{c.replace(':smtp-source', ' s-s'):>10}" for c in cols)
+                 + "   (c8 s-s: smtp-source -s 8)")
+        for n in names:
+            L.append(f"{n:<24}" + "".join(f"{f(self.median('rate', n, c + ':cpu_ms')):>10}"
+                                          for c in cols))
+        L.append("")
+        pairs = [("chain", "auth-floor", 0.85), ("qmail-chain", "qmail-auth-floor", 0.85),
+                 ("qmail-chain-noauth", "qmail-floor", 0.95)]
+        pairs += [(f"{ch}[{l}]", fl, t) for ch, fl, t in pairs[:] for l in self.labels]
+        L.append("Chains against their floors: rate chain/floor (CPU per session floor/chain)")
+        L.append(f"{'chain / floor':<44}" + "".join(f"{c.replace(':smtp-source', ' s-s'):>14}"
+                                                    for c in cols) + "  target")
+        for ch, fl, target in pairs:
+            if ch not in self.variants or fl not in self.variants:
+                continue
+            line = f"{ch + ' / ' + fl:<44}"
+            for c in cols:
+                r = self.median("rate", ch, c), self.median("rate", fl, c)
+                u = self.median("rate", ch, c + ":cpu_ms"), self.median("rate", fl, c + ":cpu_ms")
+                rr = r[0] / r[1] if r[0] is not None and r[1] else None
+                ur = u[1] / u[0] if u[0] and u[1] is not None else None
+                line += f"{f(rr) + ' (' + f(ur) + ')':>14}"
+                if rr is not None and (c in ("c1", "c8") or c.endswith("smtp-source")):
+                    if fl == "qmail-floor" and c == "c8" and self.median("rate", ch, "c8:smtp-source"):
+                        continue  # the target names smtp-source at c=8
+                    verdict(rr >= target, f"rate {c.replace(':', ' ')}: {ch} {rr:.2f} x {fl} "
+                                          f"(target >= {target}; CPU per session {f(ur)} x)")
+            L.append(line + f"  >= {target}")
+        L.append("")
+        return L
+
     def machine(self):
         model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                       if l.startswith("model name")), "?")
@@ -626,7 +734,8 @@ def main():
         description="smtp_auth benchmarks. Run through bench/run, which builds what they need "
                     "and also takes --compare REV (the programs as of a git revision) and "
                     "--static (the working tree with OpenSSL static too) and --shared (the "
-                    "working tree with every library shared).")
+                    "working tree with every library shared) and --static-smtpproxy (smtpproxy a "
+                    "static PIE, as chain[staticsp]).")
     p.add_argument("--build", required=True,
                    help="where smtp_auth, checkpassword_nosu and smtpproxy are")
     p.add_argument("--tools", required=True, help="where the benchmark's tools are")

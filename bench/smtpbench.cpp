@@ -312,10 +312,12 @@ int rate(const Options& o) {
     const double cpu = cpu_seconds() - cpu0;
     stop = true;
     for (auto& t : threads) t.join();
+    // total: every session ended, warm-up and drain included (for the
+    // server's CPU per session, which bench.py reads from tcpserver).
     std::printf("rate concurrency=%d sessions=%ld errors=%ld seconds=%.3f per_second=%.1f "
-                "client_cpu_share=%.3f\n",
+                "client_cpu_share=%.3f total=%ld\n",
                 o.concurrency, sessions, errors, seconds, static_cast<double>(sessions) / seconds,
-                cpu / seconds);
+                cpu / seconds, done.load() + failed.load());
     if (errors) std::printf("first_error %s\n", first_error.c_str());
     return errors ? 1 : 0;
 }

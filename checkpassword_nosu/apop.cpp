@@ -5,7 +5,6 @@
 
 #include "apop_file.hpp"
 #include "dot_qmail.hpp"
-#include "log.hpp"
 #include "mailbox.hpp"
 #include "verify.hpp"
 
@@ -15,7 +14,7 @@ namespace {
 
 Verdict refuse(const Credentials& c, std::string_view why) {
     spend_dummy_crypt(c.password);  // as long as a wrong password takes
-    return {1, "user \"" + smtpauth::escape_for_log(c.login) + "\" refused: " + std::string(why)};
+    return {1, std::string(why)};
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.hpp"
 
 namespace checkpassword_nosu {
 
@@ -29,7 +28,7 @@ std::string_view first_line(std::string_view text) noexcept {
 
 ApopFile read_apop_file(const std::string& path, std::uint32_t uid, smtpauth::Secret& password,
                         std::string& why) {
-    const std::string shown = smtpauth::escape_for_log(path, 256);
+    const std::string& shown = path;
     const auto refuse = [&](std::string_view what) {
         why = shown + " " + std::string(what);
         return ApopFile::refused;

@@ -1,6 +1,5 @@
 #include "judge.hpp"
 
-#include "log.hpp"
 #include "passwd_file.hpp"
 #include "system_account.hpp"
 #include "verify.hpp"
@@ -11,7 +10,7 @@ namespace {
 
 Verdict refuse(const Credentials& c, std::string_view why, bool crypt_done) {
     if (!crypt_done) spend_dummy_crypt(c.password);
-    return {1, "user \"" + smtpauth::escape_for_log(c.login) + "\" refused: " + std::string(why)};
+    return {1, std::string(why)};
 }
 
 Verdict check_cram(const Credentials& c, const Account& a, SchemeKind kind) {
@@ -37,7 +36,7 @@ Verdict judge(const Credentials& c, const Account* a) {
     if (is_locked(a->secret.view())) return refuse(c, "account locked", false);
     const SchemeKind kind = scheme_kind(a->scheme);
     if (kind == SchemeKind::unknown)
-        return refuse(c, "unknown password scheme {" + smtpauth::escape_for_log(a->scheme, 32) + "}",
+        return refuse(c, "unknown password scheme {" + a->scheme + "}",
                       false);
 
     if (!c.third.empty() && looks_like_cram_challenge(c.third)) return check_cram(c, *a, kind);

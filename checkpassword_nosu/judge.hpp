@@ -10,7 +10,7 @@ namespace checkpassword_nosu {
 
 struct Verdict {
     int exit_code = 1;   // 0 accepted, 1 refused, 111 temporary failure
-    std::string reason;  // for the log; names the user, never the password
+    std::string reason;  // for the log, after the user's name; never the password
 };
 
 // `account` is null for an unknown user. Refused always: an empty password,

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.hpp"
 #include "virtualdomains.hpp"
 
 namespace checkpassword_nosu {
@@ -20,7 +19,7 @@ FileRead read_control_file(const std::string& path, std::string& out, std::strin
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return FileRead::missing;
-        why = "unable to open " + smtpauth::escape_for_log(path) + ": " + std::strerror(errno);
+        why = "unable to open " + path + ": " + std::strerror(errno);
         return FileRead::error;
     }
     out.clear();
@@ -29,13 +28,13 @@ FileRead read_control_file(const std::string& path, std::string& out, std::strin
         const ssize_t n = ::read(fd, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            why = "unable to read " + smtpauth::escape_for_log(path) + ": " + std::strerror(errno);
+            why = "unable to read " + path + ": " + std::strerror(errno);
             ::close(fd);
             return FileRead::error;
         }
         if (n == 0) break;
         if (out.size() + static_cast<std::size_t>(n) > control_file_limit) {
-            why = smtpauth::escape_for_log(path) + " is larger than " +
+            why = path + " is larger than " +
                   std::to_string(control_file_limit) + " bytes";
             ::close(fd);
             return FileRead::error;
@@ -67,8 +66,7 @@ Lookup qmail_getpw(std::string_view local, Assignment& out, std::string& why) {
         struct stat st {};
         if (::stat(pw->pw_dir, &st) != 0) {
             if (temporary(errno)) {
-                why = "unable to check the home of \"" + smtpauth::escape_for_log(name) +
-                      "\": " + std::strerror(errno);
+                why = "unable to check the home of " + name + ": " + std::strerror(errno);
                 return Lookup::error;
             }
             continue;

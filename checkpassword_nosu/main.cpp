@@ -25,9 +25,13 @@ using namespace checkpassword_nosu;
 
 namespace {
 
-constexpr std::string_view program = "checkpassword_nosu";
+using smtpauth::log_event;
 
-void log(std::string_view message) { smtpauth::log_line(program, message); }
+// A refusal is the client's doing, anything else ours: as smtp_auth says it.
+void log_verdict(std::string_view login, const Verdict& verdict) {
+    smtpauth::log_user_event("check", login, verdict.exit_code == 1 ? "rejected" : "temporary failure",
+                             verdict.reason);
+}
 
 struct Identity {
     std::string user, home, shell;
@@ -47,7 +51,7 @@ int check(Identity& who) {
         else
             apop = apop_settings(std::getenv("QMAILHOME"), std::getenv("CHECKPASSWORD_MIN_UID"), why);
         if (!apop) {
-            log(why);
+            log_event("config", "error", why);
             return 111;
         }
     }
@@ -56,17 +60,17 @@ int check(Identity& who) {
     switch (read_credentials(3, input)) {
     case ReadResult::ok: break;
     case ReadResult::too_long:
-        log("refused: more than 512 bytes on descriptor 3");
+        log_event("credentials", "rejected", "more than 512 bytes on descriptor 3");
         return 1;
     case ReadResult::read_error:
-        log(std::string("unable to read descriptor 3: ") + std::strerror(errno));
+        log_event("credentials", "failed", std::string("unable to read descriptor 3: ") + std::strerror(errno));
         return 111;
     }
     ::close(3);
 
     const auto credentials = parse_credentials(input.view());
     if (!credentials) {
-        log("misuse: descriptor 3 lacks login\\0password\\0");
+        log_event("credentials", "malformed", "descriptor 3 lacks a login and a password, each ending in NUL");
         return 2;
     }
 
@@ -74,7 +78,7 @@ int check(Identity& who) {
     if (apop) {
         const Verdict verdict = check_apop(*credentials, *apop, account);
         if (verdict.exit_code != 0) {
-            log(verdict.reason);
+            log_verdict(credentials->login, verdict);
             return verdict.exit_code;
         }
         who = {account.user, account.home, account.shell, account.uid, account.gid, account.groups};
@@ -84,12 +88,12 @@ int check(Identity& who) {
     const Lookup found =
         find_account(credentials->login, std::getenv("CHECKPASSWORD_FILE"), account, why);
     if (found == Lookup::error) {
-        log(why);
+        log_verdict(credentials->login, {111, why});
         return 111;
     }
     const Verdict verdict = judge(*credentials, found == Lookup::found ? &account : nullptr);
     if (verdict.exit_code != 0) {
-        log(verdict.reason);
+        log_verdict(credentials->login, verdict);
         return verdict.exit_code;
     }
     who = {account.user, account.home, account.shell, account.uid, account.gid, account.groups};
@@ -99,8 +103,11 @@ int check(Identity& who) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Forked for one attempt: the connection is its caller's (qmail-popup's,
+    // tcpserver's child), or smtp_auth's, which says so in SMTPAUTH_PID.
+    smtpauth::set_log_program("checkpassword_nosu", smtpauth::LogPid::caller);
     if (argc < 2) {
-        log("usage: checkpassword_nosu prog [args...]");
+        log_event("config", "error", "usage: checkpassword_nosu prog [args...]");
         return 2;
     }
     Identity who;
@@ -109,7 +116,7 @@ int main(int argc, char** argv) {
     if (::setenv("USER", who.user.c_str(), 1) != 0 ||
         ::setenv("HOME", who.home.c_str(), 1) != 0 ||
         ::setenv("SHELL", who.shell.c_str(), 1) != 0) {
-        log("unable to set USER, HOME and SHELL: out of memory");
+        log_event("exec", "failed", "unable to set USER, HOME and SHELL: out of memory");
         return 111;
     }
     // For a PROG that switches to the account (authreport): set, or unset so
@@ -118,11 +125,11 @@ int main(int argc, char** argv) {
         {"CHECKPASSWORD_UID", &who.uid}, {"CHECKPASSWORD_GID", &who.gid}, {"CHECKPASSWORD_GROUPS", &who.groups}};
     for (const auto& [name, value] : ids) {
         if (who.uid.empty() ? ::unsetenv(name) != 0 : ::setenv(name, value->c_str(), 1) != 0) {
-            log("unable to set CHECKPASSWORD_UID, _GID and _GROUPS: out of memory");
+            log_event("exec", "failed", "unable to set CHECKPASSWORD_UID, _GID and _GROUPS: out of memory");
             return 111;
         }
     }
     ::execvp(argv[1], argv + 1);
-    log("unable to run \"" + smtpauth::escape_for_log(argv[1]) + "\": " + std::strerror(errno));
+    log_event("exec", "failed", "unable to run " + std::string(argv[1]) + ": " + std::strerror(errno));
     return 111;
 }

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "account_report.hpp"
-#include "log.hpp"
 
 namespace checkpassword_nosu {
 
@@ -170,8 +169,7 @@ Lookup find_passwd_file_account(const std::string& path, std::string_view user, 
                                 std::string& why) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        why = "unable to open passwd file \"" + smtpauth::escape_for_log(path) +
-              "\": " + std::strerror(errno);
+        why = "unable to open passwd file " + path + ": " + std::strerror(errno);
         return Lookup::error;
     }
     PasswdLine line;

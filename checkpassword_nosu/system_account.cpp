@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "account_report.hpp"
-#include "log.hpp"
 
 namespace checkpassword_nosu {
 
@@ -69,8 +68,7 @@ Lookup find_system_account(std::string_view user, Account& out, std::string& why
         // not read it.
         const int error = errno;
         if (error == EACCES || (pw_passwd == "x" && ::geteuid() != 0)) {
-            why = "unable to read the shadow entry of user \"" + smtpauth::escape_for_log(user) +
-                  "\" (not running as root?)";
+            why = "unable to read its shadow entry: not running as root?";
             if (error != 0) why += std::string(": ") + std::strerror(error);
             return Lookup::error;
         }

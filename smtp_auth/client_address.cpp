@@ -52,9 +52,7 @@ bool locate_client(int fd) {
 
     const auto header = read_proxy_header(fd, proxy_header_timeout);
     if (header.status != ProxyHeader::Status::complete) {
-        const char* balancer = std::getenv("TCPREMOTEIP");
-        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " proxy header refused from " +
-                                  sanitize_host(balancer ? balancer : "unknown") + ": " + std::string(header.error));
+        log_event("proxy header", "refused", header.error);  // from the balancer's address
         return false;
     }
     if (header.addresses) {

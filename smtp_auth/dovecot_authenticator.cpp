@@ -157,7 +157,7 @@ std::vector<std::string> DovecotAuthenticator::offered(bool plaintext_ok) {
     if (!connection_ && !tried_) {
         std::string why;
         if (!connect(why))
-            log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " " + escape_for_log(why, 400) + ": no AUTH offered");
+            log_event("dovecot", "unavailable", why + "; no AUTH offered");
     }
     std::vector<std::string> names;
     if (!connection_) return names;
@@ -171,7 +171,7 @@ Authenticator::Begin DovecotAuthenticator::begin(std::string_view mechanism, boo
     if (connection_ && !connection_->idle_and_open()) connection_.reset();
     if (!connection_) {
         std::string why;
-        if (!connect(why)) return {Begin::Kind::unavailable, nullptr, escape_for_log(why, 400)};
+        if (!connect(why)) return {Begin::Kind::unavailable, nullptr, why};
     }
     const auto& all = connection_->mechanisms();
     const auto m = std::find_if(all.begin(), all.end(),

@@ -40,7 +40,7 @@ constexpr int exit_temporary = 111;
     ::signal(SIGPIPE, SIG_DFL);  // as we found it
     ::execvp(chain[0], chain);
     const std::string why = std::strerror(errno);
-    log_line("smtp_auth", "unable to run " + escape_for_log(chain[0]) + ": " + why);
+    log_event("exec", "failed", "unable to run " + std::string(chain[0]) + ": " + why);
     FdChannel(0, 1).write_all("421 4.3.0 Mail service unavailable\r\n", std::chrono::seconds(10));
     std::_Exit(exit_temporary);
 }
@@ -60,7 +60,7 @@ constexpr int exit_temporary = 111;
         }
         ::setenv(handoff_variable, encode_handoff(end.handoff).c_str(), 1);
     } catch (const std::exception& e) {
-        log_line("smtp_auth", std::string("unable to hand off: ") + e.what());
+        log_event("handoff", "failed", e.what());
         FdChannel(0, 1).write_all("421 4.3.0 Mail service unavailable\r\n", std::chrono::seconds(10));
         std::_Exit(exit_temporary);
     }
@@ -70,9 +70,11 @@ constexpr int exit_temporary = 111;
 }  // namespace
 
 int main(int argc, char** argv) {
+    set_log_program("smtp_auth");
+    export_connection_pid();  // every line of this connection, whoever writes it
     open_standard_descriptors();
     if (argc < 3) {
-        log_line("smtp_auth", "usage: smtp_auth checkprog prog [arg ...]");
+        log_event("config", "error", "usage: smtp_auth checkprog prog [arg ...]");
         return exit_usage;
     }
     char* const checkprog = argv[1];
@@ -103,7 +105,7 @@ int main(int argc, char** argv) {
         dovecot = dovecot_settings_from_environment(checkprog, config.checker_timeout);
         as_user = as_user_from_environment();
     } catch (const std::exception& e) {
-        log_line("smtp_auth", std::string("configuration error: ") + e.what());
+        log_event("config", "error", e.what());
         FdChannel(0, 1).write_all("421 4.3.0 Mail service misconfigured\r\n", std::chrono::seconds(10));
         return exit_temporary;
     }

@@ -42,22 +42,20 @@ bool Session::reply(std::string_view text) {
 
 SessionEnd Session::ended_by(LineReader::Status status) {
     if (status == LineReader::Status::timeout && past_login_deadline()) {
-        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " no login within LOGIN_TIMEOUT from " +
-                                  config_.remote_ip + ": closing");
+        log_event("session", "timeout", "no login within LOGIN_TIMEOUT");
         reply(reply_too_slow);
         return closed(1);
     }
     if (status == LineReader::Status::timeout) {
         reply(reply_timeout);
-        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " timeout from " + config_.remote_ip);
+        log_event("session", "timeout", "idle for SMTP_TIMEOUT");
         return closed(1);
     }
     return closed(status == LineReader::Status::eof ? 0 : 1);
 }
 
 SessionEnd Session::too_many_commands() {
-    log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " too many commands without a login from " +
-                              config_.remote_ip + ": closing");
+    log_event("session", "closed", "too many commands without a login");
     reply(reply_too_many);
     return closed(1);
 }
@@ -82,8 +80,7 @@ bool Session::start_tls() {
     // Whatever the client sent behind STARTTLS came in plaintext: it must
     // not be read as if it had come over TLS (CVE-2011-0411).
     if (const auto dropped = reader_.discard_unread())
-        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " discarded " + std::to_string(dropped) +
-                                  " octets pipelined after STARTTLS from " + config_.remote_ip);
+        log_event("tls", "discarded", std::to_string(dropped) + " octets pipelined after STARTTLS");
     authenticator_.release();  // no connection of its own for the TLS relay
     tls_info_ = tls_->start();
     // RFC 3207 4.2: forget what the client said before.
@@ -174,8 +171,7 @@ SessionEnd Session::run() {
                     return end_status_ == LineReader::Status::line ? closed(1) : ended_by(end_status_);
                 case AuthResult::failure:
                     if (failures_ >= config_.max_failures) {
-                        log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " too many failed logins from " +
-                                                  config_.remote_ip + ": closing");
+                        log_event("session", "closed", "too many failed logins");
                         reply("421 4.7.0 Too many failed authentication attempts\r\n");
                         return closed(1);
                     }
@@ -195,16 +191,15 @@ SessionEnd Session::run() {
     }
 }
 
-void Session::log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome) {
-    log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " auth " + std::string(mechanism) +
-                              " user \"" + escape_for_log(user) + "\" from " + config_.remote_ip + ": " +
-                              std::string(outcome));
+void Session::log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome,
+                          std::string_view detail) {
+    log_user_event("auth " + std::string(mechanism), user, outcome, detail);
 }
 
 Session::AuthResult Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why,
                                     std::chrono::steady_clock::time_point attempted) {
     ++failures_;
-    log_attempt(mechanism, user, "rejected (" + std::string(why) + ")");
+    log_attempt(mechanism, user, "rejected", why);
     // Every failure is answered AUTH_DELAY after the credentials came in,
     // however long the check took: an unknown user, whose check is one dummy
     // hash, looks like a known one whose hash is slower or faster.
@@ -232,7 +227,7 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
             return say("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
         case Authenticator::Begin::Kind::unavailable:
             reader_.wipe_consumed();
-            log_attempt(name, "", "temporary failure (" + begun.detail + ")");
+            log_attempt(name, "", "temporary failure", begun.detail);
             return say("454 4.7.0 Temporary authentication failure\r\n");
     }
     AuthExchange& exchange = *begun.exchange;
@@ -293,11 +288,11 @@ Session::AuthResult Session::authenticate(std::string_view argument) {
         case AuthStep::Kind::forbidden:
             // The password was right: no delay hides that, and no retry
             // helps. The session ends rather than run as that account.
-            log_attempt(name, step.user, "refused a session (" + step.detail + ")");
+            log_attempt(name, step.user, "refused", step.detail);
             reply("421 4.7.0 No mail session for this account, closing connection\r\n");
             return AuthResult::end;
         case AuthStep::Kind::temporary:
-            log_attempt(name, step.user, "temporary failure (" + step.detail + ")");
+            log_attempt(name, step.user, "temporary failure", step.detail);
             return say("454 4.7.0 Temporary authentication failure\r\n");
         case AuthStep::Kind::malformed:
             return say("501 5.5.2 Malformed authentication data\r\n");

@@ -60,7 +60,8 @@ private:
     AuthResult authenticate(std::string_view argument);
     AuthResult refuse(std::string_view mechanism, const std::string& user, std::string_view why,
                       std::chrono::steady_clock::time_point attempted);
-    void log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome);
+    void log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome,
+                     std::string_view detail = {});
 
     const Config& config_;
     ClientChannel& client_;

@@ -40,8 +40,6 @@ std::string openssl_error() {
     return text;
 }
 
-void log_tls(std::string_view what) { log_line("smtp_auth", "pid " + std::to_string(::getpid()) + " " + std::string(what)); }
-
 unsigned long parse_id(const char* name) {
     const char* v = std::getenv(name);
     unsigned long n = 0;
@@ -182,7 +180,7 @@ private:
         for (;;) {
             const int n = ::poll(p, 3, static_cast<int>(std::chrono::milliseconds(idle_).count()));
             if (n == 0) {
-                log_tls("tls relay: timeout");
+                log_event("tls relay", "timeout", "idle for SMTP_TIMEOUT");
                 return false;
             }
             if (n > 0) break;
@@ -299,7 +297,7 @@ bool TlsServer::prepare() {
     SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if ((!config_.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, config_.ciphers.c_str()) != 1) ||
         (!config_.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx_, config_.ciphersuites.c_str()) != 1)) {
-        log_tls("tls unavailable: bad TLS_CIPHERS or TLS_CIPHERSUITES: " + openssl_error());
+        log_event("tls", "unavailable", "bad TLS_CIPHERS or TLS_CIPHERSUITES: " + openssl_error());
         SSL_CTX_free(ctx_);
         ctx_ = nullptr;
         return false;
@@ -310,8 +308,7 @@ bool TlsServer::prepare() {
     if (!ssl_ || SSL_use_certificate_chain_file(ssl_, config_.cert_file.c_str()) != 1 ||
         SSL_use_PrivateKey_file(ssl_, config_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_check_private_key(ssl_) != 1) {
-        log_tls("tls unavailable: cannot use " + escape_for_log(config_.cert_file) + " / " +
-                escape_for_log(config_.key_file) + ": " + openssl_error());
+        log_event("tls", "unavailable", "cannot use " + config_.cert_file + " / " + config_.key_file + ": " + openssl_error());
         SSL_free(ssl_);
         ssl_ = nullptr;
         SSL_CTX_free(ctx_);
@@ -333,12 +330,12 @@ std::optional<TlsInfo> TlsServer::handshake() {
                                                        : false;
         if (!ready) {
             const bool timed_out = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
-            log_tls("tls handshake failed from " + remote_ip_ + ": " + (timed_out ? "timeout" : openssl_error()));
+            log_event("tls handshake", "failed", timed_out ? "timeout" : openssl_error());
             return std::nullopt;
         }
     }
     TlsInfo info{SSL_get_version(ssl_), SSL_CIPHER_get_name(SSL_get_current_cipher(ssl_))};
-    log_tls("tls " + info.protocol + " " + info.cipher + " from " + remote_ip_);
+    log_event("tls handshake", "done", info.protocol + " " + info.cipher);
     return info;
 }
 
@@ -360,18 +357,18 @@ std::optional<TlsInfo> TlsServer::start() {
     // protocol and cipher, or nothing (EOF) when it failed.
     int pair[2], verdict[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-        log_tls("tls: socketpair failed");
+        log_event("tls", "failed", "socketpair failed");
         return std::nullopt;
     }
     if (::pipe2(verdict, O_CLOEXEC) != 0) {
-        log_tls("tls: pipe failed");
+        log_event("tls", "failed", "pipe failed");
         ::close(pair[0]);
         ::close(pair[1]);
         return std::nullopt;
     }
     const pid_t session = ::fork();
     if (session < 0) {
-        log_tls("tls: fork failed");
+        log_event("tls", "failed", "fork failed");
         for (const int fd : {pair[0], pair[1], verdict[0], verdict[1]}) ::close(fd);
         return std::nullopt;
     }
@@ -397,7 +394,7 @@ std::optional<TlsInfo> TlsServer::start() {
     ::close(pair[1]);
     ::close(verdict[0]);
     if (!drop_privileges(config_.relay_uid, config_.relay_gid)) {
-        log_tls("tls relay: unable to drop privileges");
+        log_event("tls relay", "failed", "unable to drop privileges");
         ::kill(session, SIGKILL);
     } else if (const auto info = handshake()) {
         SSL_certs_clear(ssl_);  // the private key has done its work
@@ -405,7 +402,7 @@ std::optional<TlsInfo> TlsServer::start() {
         // Sandboxed before the session hears of the handshake: if that
         // fails, it hears nothing (EOF), as for a failed handshake.
         if (!sandbox_relay()) {
-            log_tls("tls relay: unable to enter the sandbox");
+            log_event("tls relay", "failed", "unable to enter the sandbox");
         } else {
             const std::string told = info->protocol + " " + info->cipher;
             const bool sent = ::write(verdict[1], told.data(), told.size()) == static_cast<ssize_t>(told.size());

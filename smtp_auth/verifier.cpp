@@ -133,7 +133,7 @@ Verdict CheckpasswordVerifier::verify(const Credentials& credentials) {
         const char* argv[] = {program_.c_str(), reporting ? as_user_.reporter.c_str() : "true", nullptr};
         ::execvp(argv[0], const_cast<char* const*>(argv));
         const std::string why = std::strerror(errno);
-        log_line("smtp_auth", "unable to run checker " + escape_for_log(program_) + ": " + why);
+        log_event("checker", "failed", "unable to run " + program_ + ": " + why);
         ::_exit(111);
     }
     ::setpgid(pid, pid);  // also here: no race with the child's own call

@@ -42,8 +42,7 @@ bool BackendExit::reap() {
     if (r == pid_) {
         status_ = status;
     } else if (r == -1) {
-        smtpauth::log_line("smtpproxy", std::string("unable to wait for the backend: ") +
-                                            std::strerror(errno));
+        smtpauth::log_event("backend", "failed", std::string("unable to wait for it: ") + std::strerror(errno));
         status_ = W_EXITCODE(111, 0);
     }
     if (status_ && pidfd_.is_open()) {

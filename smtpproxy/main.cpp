@@ -27,25 +27,26 @@ using namespace smtpproxy;
 
 namespace {
 
-constexpr std::string_view program = "smtpproxy";
-
-int refuse(std::string_view why, int exit_code = 111) { return refuse_session(program, why, exit_code); }
+int refuse(std::string_view event, std::string_view detail, int exit_code = 111) {
+    return refuse_session(event, event == "config" ? "error" : "failed", detail, exit_code);
+}
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    set_log_program("smtpproxy");
     open_standard_descriptors();
-    if (argc < 2) return refuse("usage: smtpproxy prog [arg...]", 100);
+    if (argc < 2) return refuse("config", "usage: smtpproxy prog [arg...]", 100);
     // A run file without setuidgid (or authuidgid) in front of us would
     // have the backend parse mail as root.
     if (::getuid() == 0 || ::geteuid() == 0)
-        return refuse("refusing to run as root: put setuidgid or authuidgid in front of smtpproxy");
+        return refuse("config", "refusing to run as root: put setuidgid or authuidgid in front of smtpproxy");
     std::signal(SIGPIPE, SIG_IGN);   // a write to a gone peer is an error, not death
     std::signal(SIGCHLD, SIG_DFL);   // not ignored, or PROG's exit status is lost
 
     const auto idle_timeout = parse_idle_timeout(std::getenv(idle_timeout_variable));
     if (!idle_timeout)
-        return refuse(std::string(idle_timeout_variable) +
+        return refuse("config", std::string(idle_timeout_variable) +
                       " must be a whole number of seconds from 1 to " +
                       std::to_string(max_idle_timeout.count()));
 
@@ -57,12 +58,12 @@ int main(int argc, char* argv[]) {
         // /proc/PID/environ shows), then gone from PROG's environment.
         wipe(value, std::strlen(value));
         ::unsetenv(handoff_variable);
-        if (!handoff) return refuse(std::string("malformed ") + handoff_variable);
+        if (!handoff) return refuse("handoff", std::string("malformed ") + handoff_variable);
     }
 
     std::string error;
     const auto backend = start_backend(argv + 1, error);
-    if (!backend) return refuse("unable to run " + escape_for_log(argv[1]) + ": " + error);
+    if (!backend) return refuse("backend", "unable to run " + std::string(argv[1]) + ": " + error);
 
     return run_session(0, 1, *backend, handoff, *idle_timeout);
 }

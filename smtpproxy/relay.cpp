@@ -22,7 +22,7 @@ using Wait = asio::posix::descriptor_base::wait_type;
 // Hang-ups are how sessions end; anything else is logged.
 void log_unexpected(int error, std::string_view doing) {
     if (error == 0 || error == EPIPE || error == ECONNRESET || error == EBADF) return;
-    smtpauth::log_line(program, std::string(doing) + ": " + std::strerror(error));
+    smtpauth::log_event("relay", "failed", std::string(doing) + ": " + std::strerror(error));
 }
 
 // One way of the relay. Its streams are the session's, closed only once

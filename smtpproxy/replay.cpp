@@ -10,7 +10,7 @@
 
 namespace smtpproxy {
 
-using smtpauth::log_line;
+using smtpauth::log_event;
 
 namespace {
 
@@ -32,22 +32,20 @@ asio::awaitable<Replayed> hide_reply(Session& s, std::string_view what, std::str
         if (error == asio::error::operation_aborted) co_return failure("");  // timed out
         if (error) {
             if (error == asio::error::eof)
-                log_line(program, "backend closed its output before its " + std::string(what));
+                log_event("backend", "failed", "closed its output before its " + std::string(what));
             else
-                log_line(program, "unable to read the backend's " + std::string(what) + ": " +
-                                      error.message());
+                log_event("backend", "failed", "unable to read its " + std::string(what) + ": " + error.message());
             co_return failure(backend_closed);
         }
         const std::string_view chunk(data, n);
         const std::size_t taken = reader.feed(chunk);
         if (reader.garbage()) {
-            log_line(program, "backend's " + std::string(what) + " is not an SMTP reply");
+            log_event("backend", "failed", "its " + std::string(what) + " is not an SMTP reply");
             co_return failure(backend_failed);
         }
         if (reader.complete()) {
             if (!reader.positive()) {
-                log_line(program, "backend's " + std::string(what) + " has code " +
-                                      std::to_string(reader.code()) + ", ending the session");
+                log_event("backend", "refused", "its " + std::string(what) + " has code " + std::to_string(reader.code()));
                 co_return failure(reader.bytes());
             }
             rest.assign(chunk.substr(taken));
@@ -59,7 +57,7 @@ asio::awaitable<Replayed> hide_reply(Session& s, std::string_view what, std::str
 }  // namespace
 
 asio::awaitable<Replayed> replay(Session& s, const smtpauth::Handoff& handoff) {
-    s.timeout_message = "timeout waiting for the backend's reply";
+    s.timeout_message = {"backend", "waiting for its reply"};
     std::string rest;
     Replayed r = co_await hide_reply(s, "greeting", rest);
     for (const auto& line : handoff.answered) {
@@ -67,7 +65,7 @@ asio::awaitable<Replayed> replay(Session& s, const smtpauth::Handoff& handoff) {
         if (!rest.empty()) {
             // It would be taken for the reply to the next line, and every
             // reply after it would be out of step.
-            log_line(program, "backend sent a reply nobody asked for");
+            log_event("backend", "failed", "sent a reply nobody asked for");
             co_return failure(backend_failed);
         }
         // Should PROG be gone, reading its reply tells how; no need to look here.

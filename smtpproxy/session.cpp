@@ -20,7 +20,7 @@ asio::awaitable<void> watch_idle(Session& s) {
     const bool passed = co_await s.idle.passed();
     if (!passed) co_return;
     s.timed_out = true;
-    smtpauth::log_line(program, s.timeout_message);
+    smtpauth::log_event(s.timeout_message.event, "timeout", s.timeout_message.detail);
     s.io.stop();
 }
 
@@ -46,7 +46,7 @@ asio::awaitable<void> begin(Session& s, const std::optional<smtpauth::Handoff>& 
         co_return;
     }
     Replayed r = co_await replay(s, *handoff);
-    s.timeout_message = "timeout: session idle";
+    s.timeout_message = session_idle;
     if (!r.ok) {
         if (s.timed_out) co_return;
         co_await end_after_failed_replay(s, std::move(r.for_client));

@@ -11,7 +11,12 @@
 
 namespace smtpproxy {
 
-inline constexpr std::string_view program = "smtpproxy";
+// What the log says should the idle deadline pass: the event and its detail.
+struct TimeoutMessage {
+    std::string_view event;
+    std::string_view detail;
+};
+inline constexpr TimeoutMessage session_idle{"session", "idle for SMTPPROXY_TIMEOUT"};
 
 struct Session {
     Session(int in, int out, const Backend& b, Clock::duration idle_timeout)
@@ -33,7 +38,7 @@ struct Session {
     BackendExit backend;
     IdleDeadline idle;
     // What the log says should the idle deadline pass now.
-    std::string_view timeout_message = "timeout: session idle";
+    TimeoutMessage timeout_message = session_idle;
 
     bool replay_failed = false;
     bool timed_out = false;

@@ -1,8 +1,13 @@
 /* floor_relay PROG [ARG...]: the floor's stand-in for smtpproxy. Starts
  * PROG on two pipes and copies bytes both ways with poll(2), read(2) and
  * write(2) until both directions are done: a transparent relay with no
- * SMTP in it, the least a relay in smtpproxy's place has to cost. */
+ * SMTP in it, the least a relay in smtpproxy's place has to cost.
+ * After floor_login (FLOOR_EHLO set) it first does the least of smtpproxy's
+ * replay: hides the backend's greeting, sends it the client's EHLO, hides
+ * that reply and sends on the command floor_login read (FLOOR_PENDING). */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -22,6 +27,28 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* Reads the backend's reply up to its last line ("NNN text"), discards it. */
+static int hide_reply(int fd) {
+    size_t have = 0, start = 0;
+    for (;;) {
+        const ssize_t r = read(fd, up + have, sizeof up - have);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        for (size_t i = start; i < have; ++i) {
+            if (up[i] != '\n') continue;
+            if (i - start >= 3 && up[start + 3] != '-') return i + 1 == have ? 0 : -1;
+            start = i + 1;
+        }
+        if (have == sizeof up) return -1;
+    }
+}
+
+static int replay(int to, int from, const char *ehlo, const char *pending) {
+    if (hide_reply(from) != 0) return -1;
+    if (write_all(to, ehlo, strlen(ehlo)) != 0 || hide_reply(from) != 0) return -1;
+    return write_all(to, pending, strlen(pending));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 100;
     int in[2], out[2];
@@ -38,6 +65,8 @@ int main(int argc, char **argv) {
     close(in[0]);
     close(out[1]);
     signal(SIGPIPE, SIG_IGN);
+    const char *ehlo = getenv("FLOOR_EHLO"), *pending = getenv("FLOOR_PENDING");
+    if (ehlo && pending && replay(in[1], out[0], ehlo, pending) != 0) return 111;
     int client_open = 1, backend_open = 1;
     while (client_open || backend_open) {
         struct pollfd p[2] = {{client_open ? 0 : -1, POLLIN, 0}, {backend_open ? out[0] : -1, POLLIN, 0}};

@@ -122,9 +122,9 @@ def test_address_logs_in_with_its_own_password(server, apop, login_name, owner, 
     s = server(env=apop.env(), checkpassword_file=False)
     assert login(s, login_name, password, mechanism) == 235
     assert login(s, login_name, "wrong-" + password, mechanism) == 535
-    log = s.wait_for_log(rf'auth {mechanism} user "{login_name}" from 127\.0\.0\.1: accepted')
+    log = s.wait_for_log(rf'from 127\.0\.0\.1: auth {mechanism} user "{login_name}": accepted')
     wrong = "wrong password" if mechanism == "PLAIN" else "wrong CRAM-MD5 digest"
-    assert f'user "{login_name}" refused: {wrong}' in log
+    assert f'check user "{login_name}": rejected ({wrong})' in log
     assert password not in log
 
 
@@ -140,7 +140,7 @@ def test_each_extension_has_its_own_password(server, apop):
 def refused(server, apop, login_name, password, reason):
     s = server(env=apop.env(), checkpassword_file=False)
     assert login(s, login_name, password, "PLAIN") == 535
-    log = s.wait_for_log(rf'user "{login_name}" refused: ')
+    log = s.wait_for_log(rf'check user "{login_name}": rejected \(')
     assert reason in log, log
     assert password not in log
     return s
@@ -188,8 +188,8 @@ def test_below_minimum_uid_refused(server, apop):
     s = server(env=apop.env(CHECKPASSWORD_MIN_UID=str(apop.uids[USER] + 1)),
                checkpassword_file=False)
     assert login(s, USER, "low-password", "PLAIN") == 535
-    s.wait_for_log(rf'user "{USER}" refused: uid {apop.uids[USER]} is below '
-                   rf'CHECKPASSWORD_MIN_UID {apop.uids[USER] + 1}')
+    s.wait_for_log(rf'check user "{USER}": rejected \(uid {apop.uids[USER]} is below '
+                   rf'CHECKPASSWORD_MIN_UID {apop.uids[USER] + 1}\)')
     # and with the default (1000) the same account logs in
     s = server(env=apop.env(), checkpassword_file=False)
     assert login(s, USER, "low-password", "PLAIN") == 235
@@ -199,7 +199,7 @@ def test_root_refused(server, apop):
     """root's home is /root; even a well-made /root/.apop does not log in."""
     s = server(env=apop.env(CHECKPASSWORD_MIN_UID="0"), checkpassword_file=False)
     assert login(s, "root", "any-password", "PLAIN") == 535
-    s.wait_for_log(r'user "root" refused: no account delivers this address')
+    s.wait_for_log(r'check user "root": rejected \(no account delivers this address\)')
 
 
 # --- apoppw, run as the user ---------------------------------------------
@@ -254,7 +254,7 @@ def test_apoppw_mismatch_changes_nothing(apop, bin_dir):
     before = path.stat()
     run = apoppw(bin_dir, USER, "new-pw\nother-pw\n", "keep")
     assert run.returncode == 1
-    assert "apoppw: the two passwords differ; nothing changed" in run.stderr
+    assert "apoppw: password: refused (the two passwords differ; nothing changed)" in run.stderr
     assert path.read_text() == "kept-pw\n" and path.stat().st_ino == before.st_ino
     assert not list(apop.homes[USER].glob(".apop-keep.tmp*"))
 

@@ -201,7 +201,7 @@ def test_session_runs_as_the_system_account_that_logged_in(as_user, accounts):
     [(uid, gid, groups, home)] = identities(s)
     assert (uid, gid, home) == (entry.pw_uid, entry.pw_gid, entry.pw_dir)
     assert groups == groups_of(USER) and len(groups) == 2, groups  # its own and GROUP
-    assert f'auth PLAIN user "{USER}" from 127.0.0.1: accepted' in s.log()
+    assert f'from 127.0.0.1: auth PLAIN user "{USER}": accepted' in s.log()
     s.processes.assert_all_gone()
     rooted = [p for p in s.processes.seen.values()
               if p.name in ("smtpproxy", "mailfront", "identity", "sh") and 0 in p.uids]
@@ -296,7 +296,7 @@ def test_root_is_refused_a_session(as_user, accounts):
     says uid 0, and the session ends with 421 instead of running as root."""
     s = as_user(checker=CHECKPW)
     log = refused_with_421(s, accounts[ROOT])
-    assert (f'auth PLAIN user "{ROOT}" from 127.0.0.1: refused a session '
+    assert (f'from 127.0.0.1: auth PLAIN user "{ROOT}": refused '
             '(uid 0 never gets a session)') in log, log
 
 
@@ -305,14 +305,14 @@ def test_account_below_the_minimum_uid_is_refused_a_session(as_user, accounts):
     uid = pwd.getpwnam(LOW).pw_uid
     assert uid < 1000
     log = refused_with_421(s, accounts[LOW])
-    assert f"refused a session (uid {uid} is below AUTH_MIN_UID 1000)" in log, log
+    assert f": refused (uid {uid} is below AUTH_MIN_UID 1000)" in log, log
 
 
 def test_minimum_uid_is_the_administrators(as_user, accounts):
     uid = pwd.getpwnam(USER).pw_uid
     s = as_user(env={"AUTH_MIN_UID": str(uid + 1)})
     log = refused_with_421(s, accounts[USER])
-    assert f"refused a session (uid {uid} is below AUTH_MIN_UID {uid + 1})" in log, log
+    assert f": refused (uid {uid} is below AUTH_MIN_UID {uid + 1})" in log, log
     s = as_user(env={"AUTH_MIN_UID": str(pwd.getpwnam(LOW).pw_uid)}, checker=CHECKPW)
     deliver(s, accounts[LOW])
     assert identities(s)[0][0] == pwd.getpwnam(LOW).pw_uid
@@ -337,20 +337,21 @@ def test_smtpproxy_refuses_to_run_as_root(as_user, accounts, login):
     log = s.sessions_ended(1)
     assert re.search(r"^tcpserver: end \d+ status 28416$", log, re.M), log  # exit 111
     lines = [line for line in log.splitlines() if line.startswith("smtpproxy: ")]
-    assert lines == ["smtpproxy: refusing to run as root: "
-                     "put setuidgid or authuidgid in front of smtpproxy"], log
+    [line] = lines
+    assert re.fullmatch(r"smtpproxy: pid \d+ from 127\.0\.0\.1: config: error \(refusing to run as root: "
+                        r"put setuidgid or authuidgid in front of smtpproxy\)", line), log
     assert "identity:" not in log
 
 
 # --- authuidgid on its own ------------------------------------------------------
 
 @pytest.mark.parametrize("account,env,why", [
-    ("root", {}, "refused: the default account must not be uid 0"),
-    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "0:0:0:/root"}, "refused: uid 0 never gets a session"),
+    ("root", {}, "config: error (the default account must not be uid 0)"),
+    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "0:0:0:/root"}, "account: refused (uid 0 never gets a session)"),
     (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "999:999::/x"},
-     "refused: uid 999 is below AUTH_MIN_UID 1000"),
-    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "1001:1001::relative"}, "malformed SMTPAUTH_ACCOUNT"),
-    ("smtpauth-no-such-account", {}, 'unknown account "smtpauth-no-such-account"'),
+     "account: refused (uid 999 is below AUTH_MIN_UID 1000)"),
+    (TEST_ACCOUNT, {"SMTPAUTH_ACCOUNT": "1001:1001::relative"}, "account: failed (malformed SMTPAUTH_ACCOUNT)"),
+    ("smtpauth-no-such-account", {}, "config: error (unknown account smtpauth-no-such-account)"),
 ])
 def test_authuidgid_never_runs_a_program_as_root(bin_dir, test_account, account, env, why):
     """Behind smtp_auth, which sets SMTPAUTH_ACCOUNT only after checking it,
@@ -360,7 +361,8 @@ def test_authuidgid_never_runs_a_program_as_root(bin_dir, test_account, account,
                        env={"PATH": "/usr/bin:/bin", **env}, capture_output=True)
     assert r.returncode == 111
     assert r.stdout == b"421 4.3.0 service temporarily unavailable\r\n"
-    assert r.stderr.decode() == f"authuidgid: {why}\n"
+    # Run by hand: no connection, so its own pid and no address.
+    assert re.fullmatch(rf"authuidgid: pid \d+ from unknown: {re.escape(why)}\n", r.stderr.decode()), r.stderr
 
 
 def test_authuidgid_switches_like_setuidgid_without_a_login(bin_dir, test_account):

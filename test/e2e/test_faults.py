@@ -249,7 +249,7 @@ def test_checker_failure_is_temporary(chain, checker, passwd_file, mode, detail)
         assert c.command("NOOP").code == 250
         assert c.command("AUTH PLAIN " + plain_response(a.user, a.password)).code == 235
         assert c.command("QUIT").code == 221
-    s.wait_for_log(rf'auth PLAIN user "alice" from 127\.0\.0\.1: temporary failure \({detail}\)')
+    s.wait_for_log(rf'from 127\.0\.0\.1: auth PLAIN user "alice": temporary failure \({detail}\)')
     after_fault(s, a)
 
 
@@ -318,7 +318,7 @@ def test_missing_checker(chain, passwd_file, workdir):
         assert c.command("NOOP").code == 250
         assert c.command("QUIT").code == 221
     log = s.wait_for_log(r"temporary failure \(checker exit 111\)")
-    assert f"smtp_auth: unable to run checker {missing}: No such file or directory" in log
+    assert f"from 127.0.0.1: checker: failed (unable to run {missing}: No such file or directory)" in log
     s.processes.assert_all_gone()
 
 
@@ -378,7 +378,8 @@ def test_missing_backend(chain, passwd_file, workdir):
         c.send("MAIL FROM:<alice@example.org>\r\n")
         replies = replies_until_gone(c)
     assert [r.lines for r in replies] == [["421 4.3.0 service temporarily unavailable"]]
-    assert "smtpproxy: unable to run " in s.sessions_ended(1)
+    assert re.search(r"^smtpproxy: pid \d+ from 127\.0\.0\.1: backend: failed \(unable to run ",
+                     s.sessions_ended(1), re.M)
     s.processes.assert_all_gone()
 
 
@@ -421,7 +422,7 @@ def test_backend_hangs_before_greeting(chain, backend, passwd_file):
         c.sock.settimeout(10)
         assert replies_until_gone(c) == []
         assert time.monotonic() - started < 5
-    assert "smtpproxy: timeout waiting for the backend's reply" in s.log()
+    assert ": backend: timeout (waiting for its " in s.log()
     after_fault(s, a, [backend])
 
 
@@ -440,7 +441,8 @@ def test_backend_hangs_mid_session(chain, passwd_file):
         c.sock.settimeout(10)
         assert replies_until_gone(c) == []
         assert time.monotonic() - started < 5
-    assert "smtpproxy: timeout: session idle" in s.log()
+    assert re.search(r"^smtpproxy: pid \d+ from 127\.0\.0\.1: session: timeout \(idle for SMTPPROXY_TIMEOUT\)$",
+                     s.log(), re.M)
     after_fault(s, a)
 
 
@@ -591,7 +593,7 @@ def test_client_stops_mid_tls_handshake(chain, passwd_file, tls_env, implicit, s
             started = time.monotonic()
             assert c.sock.recv(100) == b""
             assert time.monotonic() - started < 3
-    s.wait_for_log("tls handshake failed from 127.0.0.1")
+    s.wait_for_log(r"from 127\.0\.0\.1: tls handshake: failed \(")
     if implicit:
         s.processes.assert_all_gone()
     else:

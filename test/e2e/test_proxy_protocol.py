@@ -73,8 +73,8 @@ def test_client_address_reaches_log_and_received_line(chain, haproxy, passwd_fil
                                b"Subject: behind a balancer\r\n\r\nhello\r\n") == {}
 
     log = c.sessions_ended(1)
-    assert smtp_auth_lines(log) == [f'smtp_auth: pid {pid} auth PLAIN user "alice" from {CLIENT_IP}: accepted'
-                                    for pid in re.findall(r"^smtp_auth: pid (\d+) auth", log, re.M)], log
+    assert smtp_auth_lines(log) == [f'smtp_auth: pid {pid} from {CLIENT_IP}: auth PLAIN user "alice": accepted'
+                                    for pid in re.findall(r"^smtp_auth: pid (\d+) from", log, re.M)], log
     assert len(smtp_auth_lines(log)) == 1
     env = read_env(seen)
     assert {k: env.get(k) for k in ("PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
@@ -97,7 +97,7 @@ def test_ipv6_client(chain, haproxy, passwd_file, backend_dir, send):
     with smtplib.SMTP("::1", h.port, timeout=TIMEOUT) as client:
         client.login(passwd_file.plain.user, passwd_file.plain.password)
         assert client.mail("alice@example.org")[0] == 250
-    assert 'auth PLAIN user "alice" from ::1: accepted' in c.sessions_ended(1)
+    assert 'from ::1: auth PLAIN user "alice": accepted' in c.sessions_ended(1)
     env = read_env(seen)
     assert (env["PROTO"], env["TCPREMOTEIP"], env["TCP6REMOTEIP"], env["TCPLOCALPORT"]) == (
         "TCP6", "::1", "::1", str(h.port))
@@ -111,8 +111,9 @@ def test_smtps_reads_the_header_before_the_handshake(chain, haproxy, passwd_file
         client.login(passwd_file.plain.user, passwd_file.plain.password)
         assert client.mail("alice@example.org")[0] == 250
     log = c.sessions_ended(1)
-    assert re.search(rf"^smtp_auth: pid \d+ tls TLSv1\.[23] \S+ from {re.escape(CLIENT_IP)}$", log, re.M), log
-    assert f'auth PLAIN user "alice" from {CLIENT_IP}: accepted' in log
+    assert re.search(rf"^smtp_auth: pid \d+ from {re.escape(CLIENT_IP)}: tls handshake: done \(TLSv1\.[23] \S+\)$",
+                     log, re.M), log
+    assert f'from {CLIENT_IP}: auth PLAIN user "alice": accepted' in log
 
 
 BAD_HEADERS = {
@@ -136,9 +137,8 @@ def test_malformed_or_missing_header_is_refused(chain, case):
         assert conversation.is_closed()
         assert conversation.raw == b""
     log = c.sessions_ended(1)
-    assert smtp_auth_lines(log) == [line for line in smtp_auth_lines(log) if "proxy header refused" in line]
     [line] = smtp_auth_lines(log)
-    assert re.fullmatch(rf"smtp_auth: pid \d+ proxy header refused from 127\.0\.0\.1: {re.escape(why)}", line), line
+    assert re.fullmatch(rf"smtp_auth: pid \d+ from 127\.0\.0\.1: proxy header: refused \({re.escape(why)}\)", line), line
     assert re.search(r"^tcpserver: end \d+ status 256$", log, re.M), log
     assert "mailfront" not in log
 
@@ -156,7 +156,7 @@ def test_balancer_that_sends_no_header_is_refused(chain, haproxy):
         except ConnectionResetError:
             pass
     log = c.sessions_ended(1)
-    assert [line.split(": ", 2)[2] for line in smtp_auth_lines(log)] == ["not a PROXY header"], log
+    assert [line.split(": ", 2)[2] for line in smtp_auth_lines(log)] == ["proxy header: refused (not a PROXY header)"], log
 
 
 def test_without_proxy_protocol_a_proxy_line_is_a_bad_command(chain, backend_dir):
@@ -199,4 +199,4 @@ def test_bad_proxy_protocol_setting_is_a_configuration_error(chain):
     c = chain(env={"PROXY_PROTOCOL": "yes"})
     with c.connect() as conversation:
         assert conversation.reply().lines == ["421 4.3.0 Mail service misconfigured"]
-    assert "smtp_auth: configuration error: PROXY_PROTOCOL must be empty or 1" in c.sessions_ended(1)
+    assert ": config: error (PROXY_PROTOCOL must be empty or 1)" in c.sessions_ended(1)

@@ -37,7 +37,7 @@ def test_login_commands_bounds_the_commands_answered_before_a_login(server):
     assert [r.code for r in replies] == [250, 250, 250, 504, 214, 421]
     assert replies[-1].lines == ["421 4.7.0 Too many commands without logging in, closing connection"]
     wait_for_end(s, TIMEOUT)
-    assert "too many commands without a login from 127.0.0.1: closing" in s.log()
+    assert "from 127.0.0.1: session: closed (too many commands without a login)" in s.log()
 
 
 def test_login_timeout_bounds_a_busy_client(server):
@@ -56,7 +56,7 @@ def test_login_timeout_bounds_a_busy_client(server):
     assert reply.lines == ["421 4.4.2 Too long without logging in, closing connection"]
     assert 1.5 < time.monotonic() - start < 5
     wait_for_end(s, TIMEOUT)
-    assert "no login within LOGIN_TIMEOUT from 127.0.0.1: closing" in s.log()
+    assert "from 127.0.0.1: session: timeout (no login within LOGIN_TIMEOUT)" in s.log()
 
 
 def test_a_client_that_does_not_read_its_replies_is_cut_off(server):

@@ -72,7 +72,7 @@ def test_addresses_from_the_socket(activated, passwd_file, queue, backend_dir):
     client_port = send_one(s.port, passwd_file.plain)
 
     log = s.wait_for_log(r"smtp_auth: .* auth PLAIN user \"alice\"")
-    assert f'auth PLAIN user "alice" from {CLIENT_IP}: accepted' in log
+    assert f'from {CLIENT_IP}: auth PLAIN user "alice": accepted' in log
     env = read_env(seen)
     assert {k: env.get(k) for k in ("PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT")} == {
         "PROTO": "TCP", "TCPREMOTEIP": CLIENT_IP, "TCPREMOTEPORT": str(client_port),
@@ -102,7 +102,7 @@ def test_ipv6_client(activated, passwd_file, queue, backend_dir):
     seen = backend_dir / "env"
     s = activated(env=queue.env(), listen_ip="::1", backend_argv=recording_env(seen, MAILFRONT_QUEUE))
     send_one(s.port, passwd_file.plain, server_ip="::1", client_ip="::1")
-    assert 'auth PLAIN user "alice" from ::1: accepted' in s.wait_for_log(r"auth PLAIN")
+    assert 'from ::1: auth PLAIN user "alice": accepted' in s.wait_for_log(r"auth PLAIN")
     env = read_env(seen)
     assert (env["PROTO"], env["TCPREMOTEIP"], env["TCP6REMOTEIP"], env["TCPLOCALIP"]) == ("TCP6", "::1", "::1", "::1")
     [(_, _, message)] = queue.messages()
@@ -116,7 +116,7 @@ def test_ipv4_client_on_a_dual_stack_socket(activated, passwd_file, backend_dir)
     seen = backend_dir / "env"
     s = activated(listen_ip="::", backend_argv=recording_env(seen, MAILFRONT_ECHO))
     send_one(s.port, passwd_file.plain, server_ip=SERVER_IP)
-    assert f'auth PLAIN user "alice" from {CLIENT_IP}: accepted' in s.wait_for_log(r"auth PLAIN")
+    assert f'from {CLIENT_IP}: auth PLAIN user "alice": accepted' in s.wait_for_log(r"auth PLAIN")
     env = read_env(seen)
     assert (env["PROTO"], env["TCPREMOTEIP"], env["TCPLOCALIP"]) == ("TCP", CLIENT_IP, SERVER_IP)
     assert "TCP6REMOTEIP" not in env
@@ -129,7 +129,7 @@ def test_ucspi_variables_win(activated, passwd_file, backend_dir):
     s = activated(env={"TCPREMOTEIP": "192.0.2.9", "PROTO": "TCP"},
                   backend_argv=recording_env(seen, MAILFRONT_ECHO))
     send_one(s.port, passwd_file.plain)
-    assert 'auth PLAIN user "alice" from 192.0.2.9: accepted' in s.wait_for_log(r"auth PLAIN")
+    assert 'from 192.0.2.9: auth PLAIN user "alice": accepted' in s.wait_for_log(r"auth PLAIN")
     env = read_env(seen)
     assert env["TCPREMOTEIP"] == "192.0.2.9"
     assert "TCPLOCALIP" not in env and "TCPREMOTEPORT" not in env
@@ -141,8 +141,8 @@ def test_smtps_relay_logs_the_client(activated, passwd_file, tls_env, client_con
     s = activated(env=dict(tls_env, SMTPS="1", SMTPAUTH="!"))
     send_one(s.port, passwd_file.plain, ssl_context=client_context)
     log = s.wait_for_log(r"auth PLAIN user")
-    assert re.search(rf"tls TLSv1\.[23] \S+ from {re.escape(CLIENT_IP)}$", log, re.M), log
-    assert f'auth PLAIN user "alice" from {CLIENT_IP}: accepted' in log
+    assert re.search(rf"from {re.escape(CLIENT_IP)}: tls handshake: done \(TLSv1\.[23] \S+\)$", log, re.M), log
+    assert f'from {CLIENT_IP}: auth PLAIN user "alice": accepted' in log
 
 
 def test_example_units_verify(tmp_path):

@@ -58,7 +58,7 @@ def test_starttls_then_login(server, passwd_file, tls_env, client_context):
         client.login(a.user, a.password)
         assert client.mail("alice@example.org")[0] == 250
         assert client.rcpt("someone@remote.example")[0] == 250
-    assert " tls TLSv1." in s.sessions_ended(1)
+    assert ": tls handshake: done (TLSv1." in s.sessions_ended(1)
 
 
 def test_openssl_s_client_starttls_login(server, passwd_file, tls_env, certificate):
@@ -238,7 +238,7 @@ def test_handshake_garbage_or_disconnect_leaves_nothing_behind(server, tls_env, 
         c.sock.sendall(garbage)
     s.sessions_ended(1)
     wait_for_no_session(s)
-    assert "tls handshake failed" in s.log()
+    assert ": tls handshake: failed (" in s.log()
     # The server still works.
     with smtplib.SMTP("127.0.0.1", s.port, timeout=TIMEOUT) as client:
         assert client.noop()[0] == 250

@@ -64,7 +64,7 @@ TEST_CASE("passwd file: wrong passwords and unknown users refused") {
         CAPTURE(shown);
         const Verdict v = attempt(file, user, pw);
         CHECK(v.exit_code == 1);
-        CHECK(v.reason.find(user) != std::string::npos);
+        CHECK(!v.reason.empty());
         CHECK(v.reason.find(pw) == std::string::npos);  // never the password
     }
     CHECK(attempt(file, "nosuch", "secret").reason.find("unknown user") != std::string::npos);
@@ -169,12 +169,11 @@ TEST_CASE("CRAM-MD5 against hashed accounts is refused") {
     CHECK(attempt(file, "yves", cram_digest, cram_challenge).exit_code == 1);
 }
 
-TEST_CASE("the log line escapes the user name") {
+TEST_CASE("the reason leaves the user name to the log line's user field") {
     TempFile file(accounts());
     const Verdict v = attempt(file, "evil\n\"user\"", "pw");
     CHECK(v.exit_code == 1);
-    CHECK(v.reason.find('\n') == std::string::npos);
-    CHECK(v.reason.find("evil\\x0a\\x22user\\x22") != std::string::npos);
+    CHECK(v.reason == "unknown user");
 }
 
 TEST_CASE("an unreadable passwd file is a temporary failure") {

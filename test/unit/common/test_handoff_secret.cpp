@@ -4,7 +4,6 @@
 
 #include "base64.hpp"
 #include "handoff.hpp"
-#include "log.hpp"
 #include "secret.hpp"
 
 using namespace smtpauth;
@@ -90,11 +89,4 @@ TEST_CASE("Secret wipes its buffer when cleared") {
     s.clear();
     CHECK(s.empty());
     CHECK(std::string_view(data, 7) == std::string(7, '\0'));
-}
-
-TEST_CASE("log escaping keeps log lines single and printable") {
-    CHECK(escape_for_log("alice@example.org") == "alice@example.org");
-    CHECK(escape_for_log("a\nb\r\"c\\") == "a\\x0ab\\x0d\\x22c\\x5c");
-    CHECK(escape_for_log(std::string_view("\0\xff", 2)) == "\\x00\\xff");
-    CHECK(escape_for_log(std::string(300, 'x'), 4) == "xxxx...");
 }
