@@ -104,12 +104,6 @@ std::optional<Backend> start_backend(char* const argv[], std::string& error) {
     return Backend{pid, to_backend[1], from_backend[0]};
 }
 
-int exit_code_of(int wait_status) {
-    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-    if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-    return 111;
-}
-
 // PROG's process group takes whatever PROG started along with it.
 void signal_backend(pid_t pid, int signal) {
     if (::kill(-pid, signal) == -1) ::kill(pid, signal);

@@ -1,7 +1,7 @@
 // The backend: PROG, started with its stdin and stdout on two pipes to us.
 //
-// Pipes rather than a socketpair, so the relay may one day splice(2) between
-// the client's socket and the backend without copying.
+// Pipes rather than a socketpair: splice(2) moves bytes between the
+// client's socket and a pipe without copying them (see Pump).
 #pragma once
 #include <sys/types.h>
 
@@ -17,15 +17,12 @@ struct Backend {
 };
 
 // Runs argv[0] (found through PATH) with arguments argv, a null-terminated
-// array. PROG keeps our fd 2 and gets default SIGPIPE handling; every other
+// array. PROG gets the pipes' ends in blocking mode (they are new, and
+// what the session makes non-blocking are its own ends); it keeps our fd 2 and gets default SIGPIPE handling; every other
 // descriptor of ours is closed on exec. PROG leads a process group of its
 // own, so stopping it stops what it started. Our fds 0, 1 and 2 must be open.
 // Returns nothing, with a reason in `error`, when PROG cannot be run.
 std::optional<Backend> start_backend(char* const argv[], std::string& error);
-
-// What smtpproxy exits with for PROG's wait status: PROG's exit code, or 128
-// plus the number of the signal that killed it.
-int exit_code_of(int wait_status);
 
 // Sends PROG's process group SIGTERM, allows a short grace period, then
 // SIGKILL; reaps PROG and returns its wait status.

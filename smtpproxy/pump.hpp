@@ -46,12 +46,6 @@ public:
 
     // errno of the error.
     int error() const noexcept { return error_; }
-    // Whether splice(2) is (still) in use.
-    bool splicing() const noexcept { return splicing_; }
-    // Whether bytes go through the pump's own pipe.
-    bool staging() const noexcept { return stage_[0] >= 0; }
-    // Only read(2) and write(2) from now on.
-    void use_copy() noexcept { splicing_ = false; }
 
 private:
     Step write_first();

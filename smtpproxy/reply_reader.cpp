@@ -17,14 +17,6 @@ std::size_t ReplyReader::feed(std::string_view data) {
     return taken;
 }
 
-void ReplyReader::reset() {
-    status_ = Status::partial;
-    reply_.clear();
-    line_start_ = 0;
-    lines_ = 0;
-    code_ = 0;
-}
-
 // Checks each byte as it comes, so garbage is seen at once rather than after
 // a line end that may never arrive.
 void ReplyReader::take(char c) {

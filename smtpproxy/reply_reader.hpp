@@ -16,15 +16,12 @@ public:
     static constexpr std::size_t max_line = 4096;   // octets, with the line end
     static constexpr std::size_t max_lines = 1000;  // lines in one reply
 
-    enum class Status { partial, complete, garbage };
-
     // Takes bytes from the front of `data` up to the end of the reply (or to
     // the byte that shows it is garbage) and returns how many it took; the
     // rest belongs to whatever follows the reply. Takes nothing once the
     // reply is complete or garbage.
     std::size_t feed(std::string_view data);
 
-    Status status() const noexcept { return status_; }
     bool complete() const noexcept { return status_ == Status::complete; }
     bool garbage() const noexcept { return status_ == Status::garbage; }
     // The code of a complete reply, 0 before.
@@ -34,10 +31,9 @@ public:
     // The bytes taken so far, exactly as received.
     std::string_view bytes() const noexcept { return reply_; }
 
-    // Ready for the next reply.
-    void reset();
-
 private:
+    enum class Status { partial, complete, garbage };
+
     void take(char c);
 
     Status status_ = Status::partial;

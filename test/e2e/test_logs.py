@@ -17,7 +17,7 @@ from conftest import REPO, TIMEOUT, plain_response
 from test_tls import certificate, client_context, swaks_send, tls_env  # noqa: F401 (fixtures)
 
 EHLO = "EHLO client.test.example"
-PROGRAMS = ("smtp_auth", "checkpassword_nosu", "smtpproxy", "authuidgid", "authreport")
+PROGRAMS = ("smtp_auth", "tlsrelay", "checkpassword_nosu", "smtpproxy", "authuidgid", "authreport")
 LINE = re.compile(r'(?P<program>[a-z_]+): pid (?P<pid>\d+) from (?P<ip>[0-9a-fA-F.:]+|unknown): '
                   r'(?P<event>[a-z]+(?: [A-Za-z0-9_-]+)?)(?: user "(?P<user>[^"]*)")?: '
                   r'(?P<outcome>[a-z0-9 ]+?)(?: \((?P<detail>.*)\))?')

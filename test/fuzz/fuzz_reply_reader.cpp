@@ -75,7 +75,7 @@ bool feed(ReplyReader& reader, std::string_view chunk, Outcome& out) {
         FUZZ_CHECK(reader.feed("250 more\r\n") == 0);  // nothing once complete
         out.replies.emplace_back(reader.bytes());
         out.codes.push_back(reader.code());
-        reader.reset();
+        reader = ReplyReader{};  // the next reply
         FUZZ_CHECK(reader.bytes().empty() && !reader.complete() && !reader.garbage());
     }
     return true;
