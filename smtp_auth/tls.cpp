@@ -11,6 +11,7 @@
 
 #include "log.hpp"
 #include "tls_relay_launch.hpp"
+#include "wait_status.hpp"
 
 namespace smtp_auth {
 
@@ -101,7 +102,7 @@ std::optional<TlsInfo> TlsServer::start() {
     int status = 0;
     while (::waitpid(session, &status, 0) < 0 && errno == EINTR) {
     }
-    std::_Exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    std::_Exit(smtpauth::exit_code_of(status));
 }
 
 }  // namespace smtp_auth

@@ -30,6 +30,7 @@
 #include "relay_loop.hpp"
 #include "sandbox.hpp"
 #include "tls_context.hpp"
+#include "wait_status.hpp"
 
 namespace {
 
@@ -127,5 +128,5 @@ int main(int argc, char** argv) {
     int status = 0;
     while (::waitpid(session, &status, 0) < 0 && errno == EINTR) {
     }
-    std::_Exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    std::_Exit(smtpauth::exit_code_of(status));
 }
