@@ -8,6 +8,7 @@ import re
 import shutil
 import smtplib
 import socket
+import subprocess
 import ssl
 import time
 from pathlib import Path
@@ -155,10 +156,11 @@ def test_without_tlsrelay_beside_smtp_auth_starttls_is_refused(bin_dir, workdir,
 
 def test_an_unusable_key_ends_the_session_logged_by_the_relay(server, workdir, tls_env, client_context):
     """smtp_auth only opens the files; tlsrelay reads them. A key file that
-    opens but holds no key: the handshake fails, the relay says why, and
-    nothing is left behind."""
-    bad = workdir / "not-a-key.pem"
-    bad.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    opens but is not the certificate's key (made now, for this test): the
+    handshake fails, the relay says why, and nothing is left behind."""
+    bad = workdir / "another-key.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", str(bad)], check=True, capture_output=True)
     bad.chmod(0o600)  # root's alone: the relay reads it through the descriptor
     s = server(env=dict(tls_env, TLS_KEY=str(bad), SMTPS="1"))
     with pytest.raises((ssl.SSLError, ConnectionError)):
