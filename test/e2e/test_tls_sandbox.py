@@ -40,6 +40,21 @@ def limits_of(pid):
     return out
 
 
+def relay_and_proxy(s):
+    """Waits until the session's tlsrelay and smtpproxy run; returns the
+    credentials of every process of the session by pid, and the two pids."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        procs = {p: credentials(p) for p in descendants(s.proc.pid)}
+        relays = [p for p, c in procs.items() if c[0] == "tlsrelay"]
+        proxies = [p for p, c in procs.items() if c[0] == "smtpproxy"]
+        if (relays and proxies) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    [relay], [proxy] = relays, proxies
+    return procs, relay, proxy
+
+
 @pytest.mark.parametrize("implicit", [False, True], ids=["STARTTLS", "SMTPS"])
 def test_the_relay_runs_sandboxed_on_its_own_account(server, passwd_file, tls_env, client_context,
                                                      test_account, tls_account, implicit):
@@ -53,16 +68,8 @@ def test_the_relay_runs_sandboxed_on_its_own_account(server, passwd_file, tls_en
         client.ehlo()
         client.login(a.user, a.password)
         assert client.mail("alice@example.org")[0] == 250
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            procs = {p: credentials(p) for p in descendants(s.proc.pid)}
-            names = sorted(c[0] for c in procs.values())
-            if names == ["mailfront", "smtpproxy", "tlsrelay"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        assert names == ["mailfront", "smtpproxy", "tlsrelay"], names
-        relay = next(p for p, c in procs.items() if c[0] == "tlsrelay")
-        proxy = next(p for p, c in procs.items() if c[0] == "smtpproxy")
+        procs, relay, proxy = relay_and_proxy(s)
+        assert sorted(c[0] for c in procs.values()) == ["mailfront", "smtpproxy", "tlsrelay"], procs
         # Its own account: it cannot signal, trace or read the environment
         # of smtpproxy and qmail-smtpd.
         assert procs[relay][1] == [tls_account[0]] * 4
@@ -93,15 +100,7 @@ def test_the_relay_is_its_own_program_and_logs_with_the_sessions_pid(server, pas
         client.ehlo()
         client.login(a.user, a.password)
         assert client.mail("alice@example.org")[0] == 250
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            procs = {p: credentials(p) for p in descendants(s.proc.pid)}
-            relays = [p for p, c in procs.items() if c[0] == "tlsrelay"]
-            proxies = [p for p, c in procs.items() if c[0] == "smtpproxy"]
-            if (relays and proxies) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        [relay], [proxy] = relays, proxies
+        procs, relay, proxy = relay_and_proxy(s)
         assert Path(f"/proc/{relay}/exe").resolve() == (bin_dir / "tlsrelay").resolve()
         assert procs[relay][1] == [tls_account[0]] * 4
         assert parent_of(proxy) == relay
