@@ -1,5 +1,7 @@
 // Descriptors: what must not outlive an exec, non-blocking mode, waiting.
 #pragma once
+#include <sys/types.h>
+
 #include <chrono>
 
 namespace smtpauth {
@@ -17,5 +19,9 @@ void set_nonblocking(int fd) noexcept;
 
 // Waits for `events` on `fd` until `deadline`: false on timeout or error.
 bool wait_until(int fd, short events, std::chrono::steady_clock::time_point deadline) noexcept;
+
+// A pidfd for the child `pid` (pidfd_open(2)): close-on-exec, readable once
+// the child has exited. -1 where the kernel has none (before 5.3).
+int open_pidfd(pid_t pid) noexcept;
 
 }  // namespace smtpauth

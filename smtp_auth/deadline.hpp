@@ -4,18 +4,7 @@
 // its bound: a client that stops reading, a Dovecot that stops answering, a
 // checker that does not exit.
 #pragma once
-// Boost 1.74 looks for coroutines in clang only as the old TS: clang 14 has
-// C++20's, which Asio's standard-library path uses as well (the fuzz build).
-#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
-#define BOOST_ASIO_HAS_CO_AWAIT 1
-#define BOOST_ASIO_HAS_STD_COROUTINE 1
-#endif
-// GCC 12 takes the coroutine frame's own operator new and delete, which
-// Asio pairs, for a mismatch: a false positive at the end of each coroutine.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-#include <utility>  // before Asio: Boost 1.74 needs it
+#include "asio_coroutines.hpp"
 
 #include <boost/asio.hpp>
 #include <chrono>

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "descriptors.hpp"
 #include "log.hpp"
 
 extern char** environ;
@@ -54,7 +54,7 @@ std::vector<std::string> environment_with(const std::string& extra) {
 // then it and its process group are killed. Its exit is awaited through its
 // pidfd, with the timer beside it; no SIGCHLD handler takes part.
 asio::awaitable<int> wait_for_exit(pid_t pid, Clock::time_point deadline) {
-    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // close-on-exec
+    const int pidfd = smtpauth::open_pidfd(pid);
     if (pidfd >= 0) {
         asio::posix::stream_descriptor exited(co_await asio::this_coro::executor, pidfd);
         co_await with_deadline(exited, deadline, [&](auto token) {

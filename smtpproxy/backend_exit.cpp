@@ -1,6 +1,5 @@
 #include "backend_exit.hpp"
 
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "descriptors.hpp"
 #include "log.hpp"
 
 namespace smtpproxy {
@@ -16,21 +16,11 @@ namespace {
 
 constexpr auto reap_interval = std::chrono::seconds(1);
 
-// pidfd_open(2) gives a close-on-exec descriptor; -1 where the kernel has none.
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
 }  // namespace
 
 BackendExit::BackendExit(asio::io_context& io, pid_t pid)
     : pid_(pid), pidfd_(io), next_look_(io) {
-    if (const int fd = open_pidfd(pid); fd >= 0) pidfd_.assign(fd);
+    if (const int fd = smtpauth::open_pidfd(pid); fd >= 0) pidfd_.assign(fd);
 }
 
 bool BackendExit::reap() {

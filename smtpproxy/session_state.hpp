@@ -36,7 +36,7 @@ struct Session {
     Stream backend_in;   // PROG's stdin
     Stream backend_out;  // PROG's stdout
     BackendExit backend;
-    IdleDeadline idle;
+    smtpauth::IdleDeadline idle;
     // What the log says should the idle deadline pass now.
     TimeoutMessage timeout_message = session_idle;
 

@@ -1,12 +1,10 @@
 // The server's half of the TLS handshake on the client connection.
 #pragma once
-#include <sys/types.h>
-
-#include <chrono>
 #include <optional>
 #include <string>
 
-#include <openssl/types.h>
+#include "io.hpp"
+#include "tls_client.hpp"
 
 namespace tlsrelay {
 
@@ -15,8 +13,8 @@ struct Negotiated {
     std::string cipher;    // "TLS_AES_256_GCM_SHA384"
 };
 
-// Runs SSL_accept on non-blocking fds 0 and 1 until it is done or `timeout`
-// has passed. Logs the outcome either way.
-std::optional<Negotiated> handshake(SSL* ssl, std::chrono::seconds timeout);
+// Runs SSL_accept until it is done, or has failed (logged). Its time is
+// bounded by the connection's deadline, which stops the whole relay.
+asio::awaitable<std::optional<Negotiated>> handshake(TlsClient& client);
 
 }  // namespace tlsrelay

@@ -7,10 +7,7 @@
 // key, runs the handshake, forgets the key, enters its sandbox, tells the
 // session the protocol and cipher, relays until both directions are done,
 // then waits for the session (its child) and exits with its status.
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -23,12 +20,9 @@
 #include <string_view>
 
 #include "close_connection.hpp"
-#include "descriptors.hpp"
-#include "handshake.hpp"
+#include "connection.hpp"
 #include "inherited_fds.hpp"
 #include "log.hpp"
-#include "relay_loop.hpp"
-#include "sandbox.hpp"
 #include "tls_context.hpp"
 #include "wait_status.hpp"
 
@@ -52,9 +46,8 @@ std::string env(const char* name) {
 
 bool inherited(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
 
-// Handshake, sandbox, verdict, relay. Returns when the connection is done
-// or has failed (logged); the verdict pipe is closed either way.
-void serve(std::chrono::seconds timeout) {
+// The certificate and key, then the connection (connection.hpp).
+void load_and_serve(pid_t session, std::chrono::seconds timeout) {
     const TlsSettings settings{env("TLS_CIPHERS"), env("TLS_CIPHERSUITES"),
                                min_version_from_name(env("TLS_MIN_PROTOCOL"))};
     std::string error;
@@ -65,36 +58,10 @@ void serve(std::chrono::seconds timeout) {
     ::close(key_fd);
     if (!loaded) {
         smtpauth::log_event("tls relay", "failed", "cannot use the certificate and key: " + error);
-    } else {
-        smtpauth::set_nonblocking(client_in);
-        smtpauth::set_nonblocking(client_out);
-        // Each record is written whole; a reply must not wait for the ACK of
-        // the one before it (Nagle against delayed ACK: 40 ms each time).
-        // Not a socket (a test's pipe): nothing to do.
-        const int on = 1;
-        ::setsockopt(client_out, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        SSL_set_rfd(ssl, client_in);
-        SSL_set_wfd(ssl, client_out);
-        if (const auto negotiated = handshake(ssl, timeout)) {
-            SSL_certs_clear(ssl);  // the private key has done its work
-            smtpauth::set_nonblocking(session_fd);
-            // Sandboxed before the session hears of the handshake: if that
-            // fails, it hears nothing (EOF), as for a failed handshake.
-            if (!sandbox_relay()) {
-                smtpauth::log_event("tls relay", "failed", "unable to enter the sandbox");
-            } else {
-                const std::string told = negotiated->protocol + " " + negotiated->cipher;
-                const bool sent = ::write(verdict_fd, told.data(), told.size()) == static_cast<ssize_t>(told.size());
-                ::close(verdict_fd);
-                if (sent) {
-                    RelayLoop(ssl, session_fd, timeout).run();
-                    smtpauth::drain_before_close(client_in, client_out);
-                }
-                return;
-            }
-        }
+        ::close(verdict_fd);  // EOF: the session closes the connection
+        return;
     }
-    ::close(verdict_fd);  // EOF: the session closes the connection
+    if (serve_connection(ssl, session, timeout)) smtpauth::drain_before_close(client_in, client_out);
 }
 
 }  // namespace
@@ -122,7 +89,7 @@ int main(int argc, char** argv) {
         smtpauth::log_event("tls relay", "refused", "running as root");
         ::close(verdict_fd);
     } else {
-        serve(std::chrono::seconds(timeout));
+        load_and_serve(session, std::chrono::seconds(timeout));
     }
     ::close(session_fd);
     int status = 0;

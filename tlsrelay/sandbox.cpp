@@ -12,16 +12,19 @@ namespace tlsrelay {
 
 namespace {
 
-// The relay loop (relay_loop.cpp) and what follows it (main.cpp): read/write and OpenSSL's
-// record layer on the two sockets, poll, shutdown, the drain before close
-// (ioctl FIONREAD, recv), a log line on fd 2, close, waiting for the
-// session, exit. malloc's memory calls; getpid and getrandom for OpenSSL's
-// random generator (a CBC record's IV; its fork check, its reseed);
-// clock_gettime where the vDSO is not used. Found by reading the loop and
-// by strace -f -c of whole sessions (README, "The TLS relay's sandbox").
+// The relay (relay.cpp) and what follows it (main.cpp): read/write and
+// OpenSSL's record layer on the two sockets; Asio's select reactor, which
+// waits in pselect6 (glibc's select) and is woken through its eventfd
+// (read, write); shutdown, the drain before close (ioctl FIONREAD, recv,
+// poll), a log line on fd 2, close, waiting for the session, exit. malloc's
+// memory calls; getpid and getrandom for OpenSSL's random generator (a CBC
+// record's IV; its fork check, its reseed); clock_gettime where the vDSO is
+// not used. Found by reading the code and by strace -f -c of whole sessions
+// (README, "The TLS relay's sandbox").
 constexpr int allowed[] = {
     SCMP_SYS(read),         SCMP_SYS(write),       SCMP_SYS(readv),         SCMP_SYS(writev),
     SCMP_SYS(recvfrom),     SCMP_SYS(sendto),      SCMP_SYS(poll),          SCMP_SYS(ppoll),
+    SCMP_SYS(select),       SCMP_SYS(pselect6),
     SCMP_SYS(shutdown),     SCMP_SYS(close),       SCMP_SYS(wait4),         SCMP_SYS(exit_group),
     SCMP_SYS(exit),         SCMP_SYS(rt_sigreturn), SCMP_SYS(brk),          SCMP_SYS(munmap),
     SCMP_SYS(mremap),       SCMP_SYS(madvise),     SCMP_SYS(futex),         SCMP_SYS(getpid),
@@ -69,8 +72,8 @@ bool limit(int resource, rlim_t value) {
 }  // namespace
 
 bool sandbox_relay() {
-    // poll(2) fails when asked for more descriptors than RLIMIT_NOFILE: the
-    // relay polls three and holds five.
+    // select(2) and poll(2) fail for descriptors past RLIMIT_NOFILE: the
+    // relay holds six (0 to 3, Asio's eventfd, the session's pidfd).
     constexpr rlim_t max_files = 8;
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
     if (!limit(RLIMIT_CORE, 0) || !limit(RLIMIT_NPROC, 0) || !limit(RLIMIT_NOFILE, max_files)) return false;

@@ -4,6 +4,7 @@ any system call outside its loop. A full session and a 20 MiB message run
 under the filter in test_tls.py, the TLS faults in test_faults.py: a relay
 killed by the filter would show there as a session killed by a signal."""
 
+import os
 import re
 import shutil
 import smtplib
@@ -107,9 +108,13 @@ def test_the_relay_is_its_own_program_and_logs_with_the_sessions_pid(server, pas
         # Only the relay's settings cross the exec, none of the launcher's.
         environ = Path(f"/proc/{relay}/environ").read_bytes().split(b"\0")
         assert not [v for v in environ if v and not v.startswith((b"TLS_", b"ASAN_", b"UBSAN_", b"LSAN_"))], environ
-        # Descriptors: the client, the log and the session's socket; the
-        # verdict pipe and the key's file are closed by now.
-        assert sorted(int(fd.name) for fd in Path(f"/proc/{relay}/fd").iterdir()) == [0, 1, 2, 3]
+        # Descriptors: the client, the log and the session's socket, then
+        # what the relay waits with (Asio's eventfd, the session's pidfd);
+        # the verdict pipe and the key's file are closed by now.
+        fds = {int(fd.name): os.readlink(fd) for fd in Path(f"/proc/{relay}/fd").iterdir()}
+        assert sorted(fds)[:4] == [0, 1, 2, 3]
+        assert sorted(target for fd, target in fds.items() if fd > 3) == ["anon_inode:[eventfd]",
+                                                                          "anon_inode:[pidfd]"], fds
         assert client.rcpt("bob@example.org")[0] == 250
         assert client.data(b"Subject: own program\r\n\r\nhello\r\n")[0] == 250
     log = s.sessions_ended(1)
