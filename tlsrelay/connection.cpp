@@ -17,12 +17,12 @@ namespace tlsrelay {
 namespace {
 
 asio::posix::stream_descriptor exit_of(asio::io_context& io, pid_t pid) {
-    asio::posix::stream_descriptor exit(io);
+    asio::posix::stream_descriptor pidfd(io);
     if (const int fd = smtpauth::open_pidfd(pid); fd >= 0) {
-        exit.assign(fd);
-        make_nonblocking(exit);
+        pidfd.assign(fd);
+        make_nonblocking(pidfd);
     }
-    return exit;
+    return pidfd;
 }
 
 asio::awaitable<void> watch_deadline(Connection& c) {

@@ -44,6 +44,7 @@ private:
                 last = SSL_read(ssl_, down_.data() + got, static_cast<int>(down_.size() - got));
                 if (last > 0) got += static_cast<std::size_t>(last);
             } while (last > 0 && down_.size() - got >= max_record && SSL_has_pending(ssl_));
+            // Why the last read stopped, asked at once (not used when it read).
             const Want want = last > 0 ? Want::read : c_.client.want(last);
             if (got > 0) {
                 // Not `if (!co_await ...)`: g++ 12 miscompiles a co_await in a condition.
