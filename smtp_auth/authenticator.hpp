@@ -23,7 +23,7 @@ struct AuthStep {
         rejected,   // 535 after AUTH_DELAY, counts towards AUTH_TRIES
         temporary,  // 454 4.7.0
         malformed,  // 501 5.5.2
-        forbidden,  // the password was good, the account may not have a session: 421
+        forbidden,  // a good password, an account with no session: as rejected, logged "refused"
     };
     Kind kind;
     std::string challenge{};

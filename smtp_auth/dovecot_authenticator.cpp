@@ -8,6 +8,7 @@
 
 #include "base64.hpp"
 #include "log.hpp"
+#include "sasl.hpp"
 #include "secret.hpp"
 
 namespace smtp_auth {
@@ -41,8 +42,12 @@ std::string valid_port(const std::string& port) {
 // the next AUTH starts a new one.
 class DovecotExchange final : public AuthExchange {
 public:
-    DovecotExchange(DovecotAuthenticator& owner, unsigned id, std::string request)
-        : owner_(owner), id_(std::to_string(id)), request_(std::move(request)) {}
+    DovecotExchange(DovecotAuthenticator& owner, unsigned id, std::string mechanism, std::string request)
+        : owner_(owner), id_(std::to_string(id)), mechanism_(std::move(mechanism)), request_(std::move(request)) {}
+
+    // Dovecot would ignore the client's initial response to CRAM-MD5 and
+    // send its challenge: the 501 is ours to give, as with a checker.
+    bool accepts_initial_response() const override { return !server_first(mechanism_); }
 
     asio::awaitable<AuthStep> start(const std::optional<std::string_view>& initial) override {
         Secret line(dovecot_max_line);
@@ -113,6 +118,7 @@ private:
 
     DovecotAuthenticator& owner_;
     std::string id_;
+    std::string mechanism_;
     std::string request_;  // AUTH and its parameters, without resp=
     bool done_ = false;
 };
@@ -187,7 +193,7 @@ asio::awaitable<Authenticator::Begin> DovecotAuthenticator::begin(std::string_vi
     if (!client_.local_port.empty()) request += "\tlport=" + client_.local_port;
     if (!client_.remote_port.empty()) request += "\trport=" + client_.remote_port;
     if (secured) request += "\tsecured";
-    co_return Begin{Begin::Kind::started, std::make_unique<DovecotExchange>(*this, id, std::move(request))};
+    co_return Begin{Begin::Kind::started, std::make_unique<DovecotExchange>(*this, id, m->name, std::move(request))};
 }
 
 void DovecotAuthenticator::release() {

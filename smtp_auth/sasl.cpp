@@ -93,6 +93,10 @@ private:
 
 }  // namespace
 
+bool server_first(std::string_view mechanism) {
+    return mechanism == "CRAM-MD5" || mechanism == "DIGEST-MD5";
+}
+
 std::string cram_challenge(std::string_view host) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch())

@@ -48,6 +48,11 @@ protected:
     Credentials credentials_;
 };
 
+// A mechanism where the server speaks first, whatever backend runs it:
+// CRAM-MD5 (RFC 2195 2) and DIGEST-MD5 (RFC 2831 2.1). RFC 4954 4: an
+// initial response with one is a syntax error, 501. `mechanism` upper case.
+bool server_first(std::string_view mechanism);
+
 // `host` names this server in the CRAM-MD5 challenge.
 std::unique_ptr<SaslMechanism> make_mechanism(Mechanism m, std::string_view host);
 

@@ -207,10 +207,11 @@ void Session::log_attempt(std::string_view mechanism, const std::string& user, s
     log_user_event("auth " + std::string(mechanism), user, outcome, detail);
 }
 
-asio::awaitable<Session::AuthResult> Session::refuse(std::string_view mechanism, const std::string& user, std::string_view why,
+asio::awaitable<Session::AuthResult> Session::refuse(std::string_view mechanism, const std::string& user,
+                                                     std::string_view outcome, std::string_view why,
                                                      std::chrono::steady_clock::time_point attempted) {
     ++failures_;
-    log_attempt(mechanism, user, "rejected", why);
+    log_attempt(mechanism, user, outcome, why);
     // Every failure is answered AUTH_DELAY after the credentials came in,
     // however long the check took: an unknown user, whose check is one dummy
     // hash, looks like a known one whose hash is slower or faster.
@@ -304,11 +305,11 @@ asio::awaitable<Session::AuthResult> Session::authenticate(std::string_view argu
             account_ = step.account;
             co_return AuthResult::success;
         case AuthStep::Kind::forbidden:
-            // The password was right: no delay hides that, and no retry
-            // helps. The session ends rather than run as that account.
-            log_attempt(name, step.user, "refused", step.detail);
-            co_await reply("421 4.7.0 No mail session for this account, closing connection\r\n");
-            co_return AuthResult::end;
+            // The password was right, but no session runs as that account.
+            // Only the log says so: the client gets what a wrong password
+            // gets, when it gets it, and it counts the same, or the reply
+            // would tell an attacker that it guessed root's password.
+            co_return co_await refuse(name, step.user, "refused", step.detail, attempted);
         case AuthStep::Kind::temporary:
             log_attempt(name, step.user, "temporary failure", step.detail);
             co_return co_await say("454 4.7.0 Temporary authentication failure\r\n");
@@ -318,7 +319,7 @@ asio::awaitable<Session::AuthResult> Session::authenticate(std::string_view argu
         case AuthStep::Kind::challenge:
             break;
     }
-    co_return co_await refuse(name, step.user, step.detail, attempted);
+    co_return co_await refuse(name, step.user, "rejected", step.detail, attempted);
 }
 
 }  // namespace smtp_auth

@@ -61,8 +61,10 @@ private:
     asio::awaitable<SessionEnd> too_many_commands();
     void remember_greeting_line(std::string_view raw);
     asio::awaitable<AuthResult> authenticate(std::string_view argument);
-    asio::awaitable<AuthResult> refuse(std::string_view mechanism, const std::string& user, std::string_view why,
-                                       std::chrono::steady_clock::time_point attempted);
+    // A failed login: logged as `outcome` ("rejected", "refused"), answered
+    // 535 AUTH_DELAY after `attempted`, counted towards AUTH_TRIES.
+    asio::awaitable<AuthResult> refuse(std::string_view mechanism, const std::string& user, std::string_view outcome,
+                                       std::string_view why, std::chrono::steady_clock::time_point attempted);
     void log_attempt(std::string_view mechanism, const std::string& user, std::string_view outcome,
                      std::string_view detail = {});
 

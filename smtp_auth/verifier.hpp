@@ -13,7 +13,8 @@ namespace smtp_auth {
 
 struct Verdict {
     // forbidden: the password was good, but the account may not have a
-    // session here (uid 0, below AUTH_MIN_UID): 421, not 235.
+    // session here (uid 0, below AUTH_MIN_UID): the client is answered
+    // as for a wrong password, the log says which.
     enum class Kind { accepted, rejected, temporary, forbidden };
     Kind kind;
     std::string detail;  // for the log: "checker exit 111", "timeout"...

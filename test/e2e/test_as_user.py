@@ -17,6 +17,7 @@ import pwd
 import re
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,10 @@ LOW = "smtpauth-aslow"      # a system account: uid below AUTH_MIN_UID
 ROOT = "smtpauth-asroot"    # another name for uid 0
 GROUP = "smtpauth-asgrp"
 CHECKPW = "/usr/bin/checkpw"
+AUTH_DELAY = 1
+# What a refused account is tested with: failures are answered after
+# AUTH_DELAY, and the third closes the connection.
+FAILURES = {"AUTH_DELAY": str(AUTH_DELAY), "AUTH_TRIES": "3"}
 
 
 # --- accounts ----------------------------------------------------------------
@@ -279,39 +284,67 @@ def test_unauthenticated_session_runs_as_the_default_account(as_user, accounts, 
 
 # --- never root, never below the minimum uid ---------------------------------
 
-def refused_with_421(s, account):
+def reply_bytes(c, line):
+    """Sends `line`; returns the reply exactly as the server sent it."""
+    start = len(c.raw) - len(c.buffer)
+    c.command(line)
+    return c.raw[start:len(c.raw) - len(c.buffer)]
+
+
+def refused_like_a_wrong_password(s, account):
+    """The password is right but the account gets no session: the client
+    cannot tell that from a wrong password (no oracle for root's password).
+    The same bytes after the same AUTH_DELAY, the session goes on, and it
+    counts towards AUTH_TRIES like any failure. Returns the log."""
+    right = "AUTH PLAIN " + plain_response(account.user, account.password)
     with s.connect() as c:
         assert c.reply().code == 220
         assert c.command(EHLO).code == 250
-        reply = c.command("AUTH PLAIN " + plain_response(account.user, account.password))
-        assert reply.code == 421, reply
+        started = time.monotonic()
+        wrong = reply_bytes(c, "AUTH PLAIN " + plain_response(account.user, "Wrong-" + account.password))
+        assert time.monotonic() - started >= AUTH_DELAY
+        assert wrong == b"535 5.7.8 Authentication credentials invalid\r\n"
+        started = time.monotonic()
+        assert reply_bytes(c, right) == wrong
+        assert time.monotonic() - started >= AUTH_DELAY
+        assert c.command("NOOP").code == 250
+        # The third failure of AUTH_TRIES=3.
+        assert reply_bytes(c, right) == wrong
+        assert c.reply().lines == ["421 4.7.0 Too many failed authentication attempts"]
         assert c.is_closed()
-    s.sessions_ended(1)
-    assert "identity:" not in s.log()  # no backend ever ran
-    return s.log()
+    log = s.sessions_ended(1)
+    assert "identity:" not in log  # no backend ever ran
+    assert re.search(r": session: closed \(too many failed logins\)$", log, re.M), log
+    # The administrator still sees why, once per attempt, and that the
+    # password was right (not "rejected", what fail2ban counts).
+    assert len(re.findall(rf'auth PLAIN user "{re.escape(account.user)}": rejected ', log)) == 1, log
+    assert len(re.findall(rf'auth PLAIN user "{re.escape(account.user)}": refused \(', log)) == 2, log
+    assert account.password not in log
+    return log
 
 
 def test_root_is_refused_a_session(as_user, accounts):
     """checkpw accepts a uid-0 account and switches to root; the report
-    says uid 0, and the session ends with 421 instead of running as root."""
-    s = as_user(checker=CHECKPW)
-    log = refused_with_421(s, accounts[ROOT])
+    says uid 0: no session runs as root, and the client is told what a
+    wrong password gets."""
+    s = as_user(checker=CHECKPW, env=FAILURES)
+    log = refused_like_a_wrong_password(s, accounts[ROOT])
     assert (f'from 127.0.0.1: auth PLAIN user "{ROOT}": refused '
             '(uid 0 never gets a session)') in log, log
 
 
 def test_account_below_the_minimum_uid_is_refused_a_session(as_user, accounts):
-    s = as_user()
+    s = as_user(env=FAILURES)
     uid = pwd.getpwnam(LOW).pw_uid
     assert uid < 1000
-    log = refused_with_421(s, accounts[LOW])
+    log = refused_like_a_wrong_password(s, accounts[LOW])
     assert f": refused (uid {uid} is below AUTH_MIN_UID 1000)" in log, log
 
 
 def test_minimum_uid_is_the_administrators(as_user, accounts):
     uid = pwd.getpwnam(USER).pw_uid
-    s = as_user(env={"AUTH_MIN_UID": str(uid + 1)})
-    log = refused_with_421(s, accounts[USER])
+    s = as_user(env={"AUTH_MIN_UID": str(uid + 1), **FAILURES})
+    log = refused_like_a_wrong_password(s, accounts[USER])
     assert f": refused (uid {uid} is below AUTH_MIN_UID {uid + 1})" in log, log
     s = as_user(env={"AUTH_MIN_UID": str(pwd.getpwnam(LOW).pw_uid)}, checker=CHECKPW)
     deliver(s, accounts[LOW])

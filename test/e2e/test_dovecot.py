@@ -78,6 +78,35 @@ def test_wrong_password_refused(dovecot_chain, dovecot_users, mechanism):
     assert account.password not in log
 
 
+def assert_cram_md5_initial_response_refused(server, account, initial_response):
+    """AUTH CRAM-MD5 with an initial response gets 501 5.7.0; on the same
+    connection a proper CRAM-MD5 login works then."""
+    with smtp_client(server) as client:
+        client.putcmd("AUTH", "CRAM-MD5 " + initial_response)
+        assert client.getreply() == (501, b"5.7.0 No initial response allowed with CRAM-MD5")
+        assert login(client, "CRAM-MD5", account, False)[0] == 235
+        assert_relays(client)
+
+
+@pytest.mark.parametrize("initial_response", ["=", "digest"])
+def test_cram_md5_initial_response_is_a_syntax_error(dovecot_chain, chain, dovecot_users, passwd_file,
+                                                     initial_response):
+    """RFC 4954 4: CRAM-MD5 is server-first, so an initial response is a
+    syntax error, 501 5.7.0, as with a checker (Dovecot itself would ignore
+    it and send its challenge). Not a failed login: nothing counted towards
+    AUTH_TRIES (1 here), nothing for fail2ban in the log."""
+    def response(user):
+        return "=" if initial_response == "=" else b64(f"{user} {'0' * 32}")
+
+    env = {"AUTH_TRIES": "1"}
+    s = dovecot_chain(env=env)
+    assert_cram_md5_initial_response_refused(s, dovecot_users.plain, response(dovecot_users.plain.user))
+    log = s.wait_for_log(r'auth CRAM-MD5 user "dana": accepted')
+    assert ": rejected" not in log
+    checker = chain(env={"SMTPAUTH": "+cram", **env})
+    assert_cram_md5_initial_response_refused(checker, passwd_file.plain, response(passwd_file.plain.user))
+
+
 def test_authenticated_name_reaches_the_backend(dovecot_chain, dovecot_users, backend_dir):
     """user= from Dovecot becomes TCPREMOTEINFO and AUTHUSER."""
     record = backend_dir / "env"

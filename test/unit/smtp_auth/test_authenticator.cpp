@@ -16,7 +16,8 @@ using namespace smtp_auth::test;
 namespace {
 
 // A server-first exchange like SCRAM's: one challenge, then "ok", "no",
-// "temp" or anything else (malformed) decides.
+// "temp", "root" (the right password for an account that gets no session)
+// or anything else (malformed) decides.
 struct Script {
     std::vector<std::string> said;  // what the exchanges were given
     int cancels = 0;
@@ -42,6 +43,7 @@ private:
         if (response == "ok") return {AuthStep::Kind::accepted, "", "Dana"};
         if (response == "no") return {AuthStep::Kind::rejected, "", "dana", "backend: FAIL"};
         if (response == "temp") return {AuthStep::Kind::temporary, "", "", "backend: away"};
+        if (response == "root") return {AuthStep::Kind::forbidden, "", "root", "uid 0 never gets a session"};
         return {AuthStep::Kind::malformed};
     }
 
@@ -122,6 +124,34 @@ TEST_CASE("each verdict gets its reply; rejections count towards AUTH_TRIES, the
                        "535 5.7.8 Authentication credentials invalid\r\n"
                        "421 4.7.0 Too many failed authentication attempts\r\n");
     CHECK(r.end.kind == SessionEnd::Kind::closed);
+}
+
+TEST_CASE("an account refused a session is answered as a wrong password, counted, and the session goes on") {
+    // No password oracle: the right password for root must not get another
+    // reply than a wrong one.
+    Script s;
+    const auto r = run(s, {"EHLO c\r\nAUTH SECRET " + b64("root") + "\r\nNOOP\r\nAUTH SAFE\r\n" + b64("no") + "\r\n"});
+    CHECK(r.replies == "220 mx.example ESMTP\r\n250-mx.example\r\n250 AUTH SECRET SAFE\r\n"
+                       "535 5.7.8 Authentication credentials invalid\r\n"
+                       "250 2.0.0 Ok\r\n"
+                       "334 " + b64("say it") + "\r\n"
+                       "535 5.7.8 Authentication credentials invalid\r\n"
+                       "421 4.7.0 Too many failed authentication attempts\r\n");
+    CHECK(r.end.kind == SessionEnd::Kind::closed);
+    CHECK_FALSE(r.end.user.has_value());
+}
+
+TEST_CASE("an account refused a session waits AUTH_DELAY like any failure") {
+    Script s;
+    ScriptedClient client({"EHLO c\r\nAUTH SECRET " + b64("root") + "\r\nQUIT\r\n"});
+    Backend backend(s);
+    Config c = config();
+    c.fail_delay = std::chrono::seconds(1);
+    const auto started = std::chrono::steady_clock::now();
+    const auto end = run_to_end(Session(c, client, backend));
+    CHECK(std::chrono::steady_clock::now() - started >= c.fail_delay);
+    CHECK(end.kind == SessionEnd::Kind::quit);
+    CHECK(client.written.find("535 5.7.8 Authentication credentials invalid\r\n221 ") != std::string::npos);
 }
 
 TEST_CASE("\"*\" and bad base64 cancel the backend's exchange") {

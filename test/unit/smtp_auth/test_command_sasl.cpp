@@ -140,3 +140,15 @@ TEST_CASE("the fd-3 payload cannot carry a NUL inside a field: no challenge of t
     c.user.assign("ali\0ce", 6);
     CHECK(checkpassword_payload(c).empty());
 }
+
+TEST_CASE("server-first mechanisms take no initial response, whichever backend runs them (RFC 4954 4)") {
+    CHECK(server_first("CRAM-MD5"));
+    CHECK(server_first("DIGEST-MD5"));
+    // Client-first, or LOGIN, whose "AUTH LOGIN <user>" clients send.
+    for (const auto* name : {"PLAIN", "LOGIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "GSSAPI", "NTLM", "OAUTHBEARER",
+                             "XOAUTH2", "EXTERNAL", "OTP", "CRAM-MD5X", ""})
+        CHECK_MESSAGE(!server_first(name), name);
+    // The local mechanisms say the same of themselves.
+    for (const auto m : {Mechanism::plain, Mechanism::login, Mechanism::cram_md5})
+        CHECK(make_mechanism(m, "mx")->accepts_initial_response() == !server_first(mechanism_name(m)));
+}
