@@ -17,8 +17,8 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import backends
+from processes import SessionProcesses, stop_process_group
 # The backend's command-line options and markers (see backends.py).
 from backends import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
                       pytest_configure, pytest_report_header, pytest_terminal_summary)
@@ -282,6 +283,34 @@ def plain_response(user, password, authzid=""):
     return b64(f"{authzid}\0{user}\0{password}")
 
 
+# --- TLS ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def certificate(workdir):
+    """A self-signed certificate for LOCAL_HOST, made now: (cert, key)."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", f"/CN={LOCAL_HOST}"], check=True, capture_output=True)
+    key.chmod(0o600)
+    return cert, key
+
+
+@pytest.fixture
+def tls_env(certificate, tls_account):
+    """The variables that turn smtp_auth's TLS on, the relay on its own account."""
+    uid, gid = tls_account
+    cert, key = certificate
+    return {"TLS_CERT": str(cert), "TLS_KEY": str(key), "UID": str(uid), "GID": str(gid)}
+
+
+@pytest.fixture(scope="session")
+def client_context(certificate):
+    context = ssl.create_default_context(cafile=str(certificate[0]))
+    context.check_hostname = False  # the client connects to 127.0.0.1
+    return context
+
+
 # --- the server ---------------------------------------------------------
 
 def free_port():
@@ -336,15 +365,10 @@ class Server:
         raise RuntimeError("no free port for tcpserver")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            except ProcessLookupError:
-                pass
+        stop_process_group(self.proc)
+
+    def teardown(self):
+        self.stop()
 
     def log(self):
         return self.log_path.read_text(errors="replace")
@@ -395,23 +419,47 @@ def server(bin_dir, workdir, test_account, passwd_file, smtp_backend, request):
     started = []
 
     def start(backend="echo", env=None, checkpassword_file=True, prefix=(), rules=None):
-        full_env = {"PATH": PATH, "AUTH_DELAY": "0", **backends.BACKEND.env()}
-        if checkpassword_file:
-            full_env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
-        for k, v in (env or {}).items():
-            if v is None:
-                full_env.pop(k, None)
-            else:
-                full_env[k] = v
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
-        s = Server(bin_dir, workdir, name, backend, full_env, list(prefix), rules)
+        s = Server(bin_dir, workdir, server_name(request, started), backend,
+                   chain_env(passwd_file if checkpassword_file else None, env),
+                   list(prefix), rules)
         started.append(s)
         return s.start()
 
     yield start
+    tear_down(started)
+
+
+def chain_env(passwd_file, changes):
+    """The chain's environment: PATH, no AUTH_DELAY, the backend's variables,
+    CHECKPASSWORD_FILE if a PASSWD_FILE is given, then CHANGES applied."""
+    env = {"PATH": PATH, "AUTH_DELAY": "0", **backends.BACKEND.env()}
+    if passwd_file:
+        env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
+    return changed(env, changes)
+
+
+def changed(env, changes):
+    """ENV with CHANGES applied: a value of None removes the variable."""
+    env = dict(env)
+    for k, v in (changes or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
+def server_name(request, started):
+    """A name for the next server a factory fixture starts: its log's."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
+
+
+def tear_down(started):
+    """The end of a factory fixture: every server it started is stopped, and
+    the test fails if a program of theirs crashed."""
     troubles = [t for s in started for t in s.troubles()]
     for s in started:
-        s.stop()
+        s.teardown()
     if troubles:
         pytest.fail("a program crashed:\n" + "\n".join(troubles), pytrace=False)
 
@@ -464,162 +512,10 @@ def queue(workdir, test_account, request):
 # The fault, security and soak tests need a chain whose checker or backend
 # is replaced (by a wrapper around the real one, or by a fake for faults no
 # real program produces on demand), and need to see every process a session
-# started: to count them, read their uids and CPU time, and check that none
-# is left behind, not even as a zombie.
+# started (processes.py): to count them, read their uids and CPU time, and
+# check that none is left behind, not even as a zombie.
 
 MAILFRONT = ("mailfront", "smtp", "{backend}", "accept-sender", "relayclient")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclasses.dataclass(frozen=True)
-class Process:
-    pid: int
-    ppid: int
-    name: str
-    state: str      # R, S, D, Z, T...
-    cpu: float      # user + system seconds
-    start: int      # clock ticks after boot: tells a reused pid apart
-    uids: tuple     # real, effective, saved, filesystem
-
-    def __str__(self):
-        return f"{self.name}[{self.pid}] state {self.state} uid {self.uids[1]} cpu {self.cpu:.2f}s"
-
-
-def read_process(pid):
-    """The process PID as /proc shows it, or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    name = stat[stat.index("(") + 1:stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2:].split()
-    uids = next((tuple(int(u) for u in line.split()[1:])
-                 for line in status.splitlines() if line.startswith("Uid:")), ())
-    return Process(pid=pid, ppid=int(fields[1]), name=name, state=fields[0],
-                   cpu=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
-                   start=int(fields[19]), uids=uids)
-
-
-def all_processes():
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            p = read_process(int(entry.name))
-            if p:
-                out[p.pid] = p
-    return out
-
-
-class SessionProcesses:
-    """The processes of a server's sessions: tcpserver's descendants, and
-    anything carrying the server's tag in its environment (a process that
-    left the tree, reparented to init, still has it). A thread looks every
-    `interval` seconds so that short-lived processes are seen too."""
-
-    def __init__(self, server, tag, interval=0.02):
-        self.server = server
-        self.tag = f"SMTPAUTH_E2E_TAG={tag}".encode()
-        self.tagged = {}     # (pid, start) -> carries the tag
-        self.seen = {}       # (pid, start) -> Process, every session process ever seen
-        self.most = 0        # most session processes alive at one time
-        self.interval = interval
-        self._stop = False
-        self._thread = None
-
-    def _carries_tag(self, p):
-        key = (p.pid, p.start)
-        if key not in self.tagged:
-            try:
-                environ = Path(f"/proc/{p.pid}/environ").read_bytes()
-            except OSError:
-                environ = b""  # gone, or a zombie: it has no environment left
-            self.tagged[key] = self.tag in environ.split(b"\0")
-        return self.tagged[key]
-
-    def current(self):
-        """{pid: Process} of the session processes alive (or zombie) now."""
-        procs = all_processes()
-        root = self.server.proc.pid if self.server.proc else None
-        children = {}
-        for p in procs.values():
-            children.setdefault(p.ppid, []).append(p.pid)
-        found = {}
-        todo = list(children.get(root, []))
-        while todo:
-            pid = todo.pop()
-            found[pid] = procs[pid]
-            todo.extend(children.get(pid, []))
-        for p in procs.values():
-            if p.pid != root and p.pid not in found and (
-                    (p.pid, p.start) in self.seen or self._carries_tag(p)):
-                found[p.pid] = p
-        for p in found.values():
-            self.seen[(p.pid, p.start)] = p
-        self.most = max(self.most, len(found))
-        return found
-
-    def start(self):
-        import threading
-
-        def sample():
-            while not self._stop:
-                self.current()
-                time.sleep(self.interval)
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop = True
-        if self._thread:
-            self._thread.join()
-
-    def names(self):
-        return sorted(p.name for p in self.current().values())
-
-    def wait_for_names(self, wanted, timeout=TIMEOUT):
-        """Waits until the names of the session processes are `wanted`
-        (a sorted list), or include it (a set); returns them."""
-        deadline = time.monotonic() + timeout
-        while True:
-            names = self.names()
-            if (names == wanted if isinstance(wanted, list) else wanted <= set(names)):
-                return names
-            assert time.monotonic() < deadline, f"processes {names}, not {wanted}"
-            time.sleep(0.02)
-
-    def cpu_during(self, seconds):
-        """CPU seconds the session processes use in the next `seconds`."""
-        before = self.current()
-        time.sleep(seconds)
-        after = self.current()
-        used = 0.0
-        for pid, p in after.items():
-            old = before.get(pid)
-            used += p.cpu - (old.cpu if old and old.start == p.start else 0.0)
-        return used
-
-    def leftovers(self, timeout=TIMEOUT):
-        """Waits up to `timeout` for every session process to be gone and
-        reaped; returns those still there (zombies included)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = list(self.current().values())
-            if not left or time.monotonic() > deadline:
-                return left
-
-    def assert_all_gone(self, timeout=TIMEOUT):
-        left = self.leftovers(timeout)
-        assert not left, "left behind: " + ", ".join(map(str, left))
-
-    def kill_all(self):
-        """Teardown: SIGKILL whatever of ours survived a failed test."""
-        for p in self.current().values():
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 class Chain(Server):
@@ -638,7 +534,7 @@ class Chain(Server):
         self.checker = str(checker or bin_dir / "checkpassword_nosu")
         self.backend_argv = [str(a) for a in backend_argv]
         self.tcpserver_options = list(tcpserver_options)
-        self.processes = SessionProcesses(self, tag, watch_interval)
+        self.processes = SessionProcesses(self, tag, watch_interval, TIMEOUT)
 
     def command(self):
         env = [f"{k}={v}" for k, v in self.env.items()]
@@ -655,6 +551,11 @@ class Chain(Server):
         self.processes.start()
         return self
 
+    def teardown(self):
+        self.stop()
+        self.processes.stop()
+        self.processes.kill_all()  # whatever of the sessions survived a failed test
+
 
 @pytest.fixture
 def chain(bin_dir, workdir, test_account, passwd_file, smtp_backend, request):
@@ -669,30 +570,16 @@ def chain(bin_dir, workdir, test_account, passwd_file, smtp_backend, request):
 
     def start(env=None, checker=None, backend="echo", backend_argv=None,
               tcpserver_options=(), rules=None, checkpassword_file=True, watch_interval=0.02):
-        full_env = {"PATH": PATH, "AUTH_DELAY": "0", **backends.BACKEND.env()}
-        if checkpassword_file:
-            full_env["CHECKPASSWORD_FILE"] = str(passwd_file.path)
-        for k, v in (env or {}).items():
-            if v is None:
-                full_env.pop(k, None)
-            else:
-                full_env[k] = v
         if backend_argv is None:
             backend_argv = backends.BACKEND.argv(backend)
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
-        c = Chain(bin_dir, workdir, name, full_env, rules, checker, backend_argv,
-                  tcpserver_options, watch_interval)
+        c = Chain(bin_dir, workdir, server_name(request, started),
+                  chain_env(passwd_file if checkpassword_file else None, env),
+                  rules, checker, backend_argv, tcpserver_options, watch_interval)
         started.append(c)
         return c.start()
 
     yield start
-    troubles = [t for c in started for t in c.troubles()]
-    for c in started:
-        c.stop()
-        c.processes.stop()
-        c.processes.kill_all()
-    if troubles:
-        pytest.fail("a program crashed:\n" + "\n".join(troubles), pytrace=False)
+    tear_down(started)
 
 
 def deliver(server, account, body=b"Subject: check\r\n\r\nhello\r\n",

@@ -8,14 +8,13 @@ import grp
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
+from processes import stop_process_group
 from conftest import TIMEOUT, Account, free_port
 
 MECHANISMS = "plain login cram-md5 scram-sha-256"
@@ -126,13 +125,7 @@ service auth {{
             time.sleep(0.05)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc, TIMEOUT)
         # The sockets go with it: a later start makes them again.
         shutil.rmtree(self.dir / "run", ignore_errors=True)
 

@@ -2,12 +2,11 @@
 `haproxy -f CONFIG -db` in the foreground, one frontend, one server line."""
 
 import errno
-import os
-import signal
 import socket
 import subprocess
 import time
 
+from processes import stop_process_group
 from conftest import TIMEOUT
 
 
@@ -72,10 +71,4 @@ class HAProxy:
         raise RuntimeError("no free port for haproxy")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc)

@@ -2,13 +2,12 @@
 socket unit with Accept=yes starts one service instance per connection:
 no tcpserver, so smtp_auth finds the addresses on the socket itself."""
 
-import os
 import re
-import signal
 import socket
 import subprocess
 import time
 
+from processes import stop_process_group
 from conftest import PATH, TEST_ACCOUNT, TIMEOUT
 
 # mailfront, with its Received line (add-received), storing into QUEUEDIR.
@@ -81,13 +80,7 @@ class SocketActivated:
         raise RuntimeError("no free port for systemd-socket-activate")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc)
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (LOCAL_HOST, MAILFRONT, TEST_ACCOUNT, Account, Chain, deliver,
-                      plain_response)
+from conftest import (LOCAL_HOST, MAILFRONT, PATH, TEST_ACCOUNT, Account, Chain, changed,
+                      deliver, plain_response, server_name, tear_down)
 
 EHLO = "EHLO client.test.example"
 IDENTITY = r"""#!/bin/sh
@@ -127,32 +127,19 @@ def as_user(bin_dir, workdir, test_account, passwd_file, request):
     started = []
 
     def start(checker=None, env=None, switch=None, use_passwd_file=False):
-        full_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "AUTH_DELAY": "0", "AUTH_AS_USER": str(bin_dir / "authreport")}
+        full_env = {"PATH": PATH, "AUTH_DELAY": "0", "AUTH_AS_USER": str(bin_dir / "authreport")}
         if use_passwd_file:
             full_env["CHECKPASSWORD_FILE"] = str(use_passwd_file)
-        for k, v in (env or {}).items():
-            if v is None:
-                full_env.pop(k, None)
-            else:
-                full_env[k] = v
         if switch is None:
             switch = [str(bin_dir / "authuidgid"), TEST_ACCOUNT]
         backend = [str(identity)] + [a.format(backend="echo") for a in MAILFRONT]
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + f"-{len(started)}"
-        c = AsUserChain(bin_dir, workdir, name, full_env, None, checker, backend, (),
-                        switch=switch)
+        c = AsUserChain(bin_dir, workdir, server_name(request, started), changed(full_env, env),
+                        None, checker, backend, (), switch=switch)
         started.append(c)
         return c.start()
 
     yield start
-    troubles = [t for c in started for t in c.troubles()]
-    for c in started:
-        c.stop()
-        c.processes.stop()
-        c.processes.kill_all()
-    if troubles:
-        pytest.fail("a program crashed:\n" + "\n".join(troubles), pytrace=False)
+    tear_down(started)
 
 
 def identities(server, count=1):

@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-import os
 import random
 import smtplib
 from pathlib import Path

@@ -7,7 +7,6 @@ setuidgid, smtpproxy, mailfront; behind smtp_auth a real Dovecot
 
 import os
 import re
-import smtplib
 import socket
 import subprocess
 import threading
@@ -15,10 +14,9 @@ import time
 
 import pytest
 
-from conftest import LOCAL_HOST, MAILFRONT, PATH, TEST_ACCOUNT, TIMEOUT, Account, Chain, b64, plain_response
+from conftest import LOCAL_HOST, MAILFRONT, PATH, TIMEOUT, Account, Chain, b64, plain_response
 from dovecot_fixture import dovecot, dovecot_users, own_dovecot  # noqa: F401 (fixtures)
 from test_auth import REMOTE, SENDER, assert_refuses_relay, assert_relays, login, smtp_client
-from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
 # What is tested is smtp_auth's Dovecot verifier; its checks read mailfront's replies.
 pytestmark = pytest.mark.mailfront_only("the Dovecot verifier is smtp_auth's; the backend is incidental")
@@ -172,7 +170,7 @@ def msmtp(server, account, auth, tls=False):
     message = b"From: fred@example.org\r\nSubject: scram\r\n\r\nhello\r\n"
     return subprocess.run(
         ["msmtp", "-C", "/dev/null", "--host=127.0.0.1", f"--port={server.port}",
-         f"--domain=client.test.example", f"--auth={auth}", f"--user={account.user}",
+         "--domain=client.test.example", f"--auth={auth}", f"--user={account.user}",
          f"--passwordeval=printf %s {account.password}", "--tls=off" if not tls else "--tls=on",
          f"--from={SENDER}", REMOTE],
         input=message, capture_output=True, timeout=2 * TIMEOUT)

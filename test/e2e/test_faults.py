@@ -15,7 +15,6 @@ import signal
 import socket
 import ssl
 import struct
-import subprocess
 import time
 
 import pytest
@@ -541,22 +540,9 @@ def test_client_disconnects_mid_data(chain, passwd_file, queue):
 
 # --- TLS handshakes cut short ------------------------------------------------
 
-@pytest.fixture(scope="module")
-def certificate(workdir):
-    cert, key = workdir / "faults-cert.pem", workdir / "faults-key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "2",
-                    "-subj", f"/CN={LOCAL_HOST}"], check=True, capture_output=True)
-    key.chmod(0o600)
-    return cert, key
-
-
 @pytest.fixture
-def tls_env(certificate, tls_account):
-    uid, gid = tls_account
-    cert, key = certificate
-    return {"TLS_CERT": str(cert), "TLS_KEY": str(key), "UID": str(uid), "GID": str(gid),
-            "AUTH_PLAINTEXT": "1"}  # so that after_fault can log in in the clear
+def tls_env(tls_env):
+    return dict(tls_env, AUTH_PLAINTEXT="1")  # so that after_fault can log in in the clear
 
 
 def client_hello():

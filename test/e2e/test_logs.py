@@ -14,7 +14,7 @@ import smtplib
 import subprocess
 
 from conftest import REPO, TIMEOUT, plain_response
-from test_tls import certificate, client_context, swaks_send, tls_env  # noqa: F401 (fixtures)
+from test_tls import swaks_send
 
 EHLO = "EHLO client.test.example"
 PROGRAMS = ("smtp_auth", "tlsrelay", "checkpassword_nosu", "smtpproxy", "authuidgid", "authreport")

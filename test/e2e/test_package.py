@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from conftest import PATH, PROGRAMS, REPO, Server
-from test_tls import certificate, tls_env  # noqa: F401 (fixtures)
 
 # The installed programs are tried against mailfront, as in the quick start.
 pytestmark = pytest.mark.mailfront_only("the package is tried against mailfront")

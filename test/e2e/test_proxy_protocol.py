@@ -18,7 +18,6 @@ from conftest import LOCAL_HOST, TIMEOUT
 from load_balancer import HAProxy
 from socket_activation import MAILFRONT_ECHO, MAILFRONT_QUEUE, read_env, recording_env
 from test_systemd import received_lines
-from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
 CLIENT_IP = "127.0.0.2"
 BALANCER_IP = "127.0.0.4"   # HAProxy's frontend, the address the client dialled

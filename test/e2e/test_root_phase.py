@@ -3,6 +3,7 @@ as root, so a client may not hold it there with harmless commands, with a
 reply it does not read, or with AUTH out of turn; and what smtp_auth hands
 on in the environment is only what it set itself."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -13,7 +14,6 @@ import pytest
 
 from conftest import PATH, TIMEOUT, plain_response
 from test_delivery import descendants
-from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
 EHLO = "EHLO client.test.example"
 
@@ -158,28 +158,40 @@ def test_the_launchers_authuser_and_ssl_variables_never_reach_the_chain(server, 
         assert not [k for k in environ if k.startswith(b"SSL_")], environ
 
 
-def test_closed_standard_descriptors_are_opened_on_dev_null(bin_dir, passwd_file):
-    """With fd 2 closed, the checker's fd-3 pipe could land on fd 2."""
+@contextlib.contextmanager
+def smtp_auth_alone(bin_dir, passwd_file, chain, **popen):
+    """smtp_auth without tcpserver, CHAIN what it execs, its fds 0 and 1 one
+    end of a socketpair: yields (process, the other end as a file). A
+    process the test leaves running is killed."""
     ours, theirs = socket.socketpair()
     env = {"PATH": PATH, "CHECKPASSWORD_FILE": str(passwd_file.path), "AUTH_DELAY": "0",
            "TCPLOCALHOST": "mail.test.example", "TCPREMOTEIP": "127.0.0.1"}
-    proc = subprocess.Popen([str(bin_dir / "smtp_auth"), str(bin_dir / "checkpassword_nosu"), "true"],
-                            stdin=theirs, stdout=theirs, env=env, preexec_fn=lambda: os.close(2))
+    proc = subprocess.Popen([str(bin_dir / "smtp_auth"), str(bin_dir / "checkpassword_nosu"), *chain],
+                            stdin=theirs, stdout=theirs, env=env, **popen)
     theirs.close()
     try:
         ours.settimeout(TIMEOUT)
-        f = ours.makefile("rwb", buffering=0)
-        assert f.readline().startswith(b"220")
-        assert os.readlink(f"/proc/{proc.pid}/fd/2") == "/dev/null"
-        f.write(f"{EHLO}\r\n".encode())
-        while not f.readline().startswith(b"250 "):
-            pass
-        a = passwd_file.plain
-        f.write(f"AUTH PLAIN {plain_response(a.user, a.password)}\r\n".encode())
-        assert f.readline().startswith(b"235")
-        assert proc.wait(TIMEOUT) == 0  # then "true" ran as the chain
+        yield proc, ours.makefile("rwb", buffering=0)
     finally:
         ours.close()
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.wait()
+
+
+def log_in(f, account):
+    """EHLO and AUTH PLAIN on F, after the greeting: the login succeeds."""
+    f.write(f"{EHLO}\r\n".encode())
+    while not (line := f.readline()).startswith(b"250 "):
+        assert line.startswith(b"250-"), line
+    f.write(f"AUTH PLAIN {plain_response(account.user, account.password)}\r\n".encode())
+    assert f.readline().startswith(b"235")
+
+
+def test_closed_standard_descriptors_are_opened_on_dev_null(bin_dir, passwd_file):
+    """With fd 2 closed, the checker's fd-3 pipe could land on fd 2."""
+    with smtp_auth_alone(bin_dir, passwd_file, ["true"], preexec_fn=lambda: os.close(2)) as (proc, f):
+        assert f.readline().startswith(b"220")
+        assert os.readlink(f"/proc/{proc.pid}/fd/2") == "/dev/null"
+        log_in(f, passwd_file.plain)
+        assert proc.wait(TIMEOUT) == 0  # then "true" ran as the chain

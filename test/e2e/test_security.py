@@ -19,7 +19,7 @@ import pytest
 
 import backends
 from conftest import REPO, TIMEOUT, Account, b64, create_account, plain_response, remove_account
-from test_faults import QUICK, certificate, checker, client_hello, login, tls_env  # noqa: F401 (fixtures)
+from test_faults import QUICK, checker, client_hello, login, tls_env  # noqa: F401 (fixtures)
 
 EHLO = "EHLO client.test.example"
 # The only programs that may run as root: they come before setuidgid.

@@ -19,7 +19,6 @@ import pytest
 
 from conftest import PATH, REPO, TIMEOUT
 from socket_activation import MAILFRONT_ECHO, MAILFRONT_QUEUE, SocketActivated, read_env, recording_env
-from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
 CLIENT_IP = "127.0.0.2"   # the client connects from here...
 SERVER_IP = "127.0.0.3"   # ...to here, so neither can be taken for the other

@@ -18,30 +18,6 @@ from test_delivery import big_message, credentials, descendants
 EHLO = "EHLO client.test.example"
 
 
-@pytest.fixture(scope="session")
-def certificate(workdir):
-    cert, key = workdir / "cert.pem", workdir / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "2",
-                    "-subj", f"/CN={LOCAL_HOST}"], check=True, capture_output=True)
-    key.chmod(0o600)
-    return cert, key
-
-
-@pytest.fixture
-def tls_env(certificate, tls_account):
-    uid, gid = tls_account
-    cert, key = certificate
-    return {"TLS_CERT": str(cert), "TLS_KEY": str(key), "UID": str(uid), "GID": str(gid)}
-
-
-@pytest.fixture(scope="session")
-def client_context(certificate):
-    context = ssl.create_default_context(cafile=str(certificate[0]))
-    context.check_hostname = False  # the client connects to 127.0.0.1
-    return context
-
-
 def test_starttls_then_login(server, passwd_file, tls_env, client_context):
     s = server(env=tls_env)
     a = passwd_file.plain

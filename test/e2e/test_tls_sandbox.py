@@ -19,7 +19,6 @@ import pytest
 import backends
 from conftest import PATH, TIMEOUT, Server
 from test_delivery import credentials, descendants
-from test_tls import certificate, client_context, tls_env  # noqa: F401 (fixtures)
 
 # The sandbox is the TLS relay's; the checks name mailfront's process.
 pytestmark = pytest.mark.mailfront_only("the relay's sandbox does not depend on the backend")
