@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 
 import backends
-from processes import SessionProcesses, stop_process_group
 # The backend's command-line options and markers (see backends.py).
 from backends import (pytest_addoption, pytest_collection_modifyitems,  # noqa: F401
                       pytest_configure, pytest_report_header, pytest_terminal_summary)
+from processes import SessionProcesses, stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_HOST = "mail.test.example"

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from processes import stop_process_group
 from conftest import TIMEOUT, Account, free_port
+from processes import stop_process_group
 
 MECHANISMS = "plain login cram-md5 scram-sha-256"
 

@@ -6,8 +6,8 @@ import socket
 import subprocess
 import time
 
-from processes import stop_process_group
 from conftest import TIMEOUT
+from processes import stop_process_group
 
 
 def listening(ip, port):

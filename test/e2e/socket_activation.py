@@ -7,8 +7,8 @@ import socket
 import subprocess
 import time
 
-from processes import stop_process_group
 from conftest import PATH, TEST_ACCOUNT, TIMEOUT
+from processes import stop_process_group
 
 # mailfront, with its Received line (add-received), storing into QUEUEDIR.
 MAILFRONT_QUEUE = ["mailfront", "smtp", "queuedir", "accept-sender", "add-received", "relayclient"]
