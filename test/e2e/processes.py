@@ -75,9 +75,9 @@ class SessionProcesses:
     left the tree, reparented to init, still has it). A thread looks every
     `interval` seconds so that short-lived processes are seen too."""
 
-    def __init__(self, server, tag, interval=0.02, timeout=15):
+    def __init__(self, server, tag, interval, timeout):
         self.server = server
-        self.timeout = timeout  # the default wait for the waits below
+        self.timeout = timeout  # seconds, for the waits below that name none
         self.tag = f"SMTPAUTH_E2E_TAG={tag}".encode()
         self.tagged = {}     # (pid, start) -> carries the tag
         self.seen = {}       # (pid, start) -> Process, every session process ever seen
